@@ -1,0 +1,210 @@
+//! Lenient, borrowed reads of a StatefulSet's raw JSON.
+//!
+//! Rules read the object through these helpers instead of a full typed deserialisation:
+//! a linter must keep judging the rest of an object when one field has the wrong type (the
+//! `schema` rule reports that field), and reading only what the rules need keeps the
+//! webhook's hot path cheap (SPEC §1). Field names follow `k8s_openapi::api::apps::v1`.
+
+use serde_json::{Map, Value};
+
+/// `value[key]` when `value` is an object holding `key`.
+pub fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    value.as_object()?.get(key)
+}
+
+/// Follows a chain of object keys.
+pub fn at<'a>(value: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+    keys.iter().try_fold(value, |v, k| get(v, k))
+}
+
+/// A string field; `None` when missing or not a string.
+pub fn str_of<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    get(value, key)?.as_str()
+}
+
+/// An integer field; `None` when missing or not an integer.
+pub fn int_of(value: &Value, key: &str) -> Option<i64> {
+    get(value, key)?.as_i64()
+}
+
+/// An array field; empty when missing or not an array.
+pub fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    get(value, key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// An object field; `None` when missing or not an object.
+pub fn map_of<'a>(value: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
+    get(value, key)?.as_object()
+}
+
+/// Escapes one reference token for a JSON Pointer (RFC 6901: `~` → `~0`, `/` → `~1`).
+pub fn escape_token(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains(['~', '/']) {
+        token.replace('~', "~0").replace('/', "~1").into()
+    } else {
+        token.into()
+    }
+}
+
+/// Which list of the pod spec a container comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerKind {
+    Init,
+    App,
+}
+
+impl ContainerKind {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Init => "initContainers",
+            ContainerKind::App => "containers",
+        }
+    }
+}
+
+/// One container of the pod template, with where it sits.
+#[derive(Clone, Copy, Debug)]
+pub struct Container<'a> {
+    pub kind: ContainerKind,
+    pub index: usize,
+    pub value: &'a Value,
+}
+
+impl<'a> Container<'a> {
+    /// `/spec/template/spec/containers/3`
+    pub fn path(&self) -> String {
+        format!("/spec/template/spec/{}/{}", self.kind.field(), self.index)
+    }
+
+    pub fn name(&self) -> Option<&'a str> {
+        str_of(self.value, "name")
+    }
+
+    /// The name for messages: `container "nginx"` or `containers[3]`.
+    pub fn label(&self) -> String {
+        match self.name() {
+            Some(name) => format!("container \"{name}\""),
+            None => format!("{}[{}]", self.kind.field(), self.index),
+        }
+    }
+}
+
+/// A StatefulSet as the rules see it: the raw object plus shortcuts to the parts every
+/// rule family reads.
+#[derive(Clone, Copy, Debug)]
+pub struct StatefulSet<'a> {
+    pub object: &'a Value,
+    pub spec: &'a Value,
+    /// `spec.template`
+    pub template: &'a Value,
+    /// `spec.template.spec`
+    pub pod: &'a Value,
+}
+
+static NULL: Value = Value::Null;
+
+impl<'a> StatefulSet<'a> {
+    pub fn new(object: &'a Value) -> Self {
+        let spec = get(object, "spec").unwrap_or(&NULL);
+        let template = get(spec, "template").unwrap_or(&NULL);
+        let pod = get(template, "spec").unwrap_or(&NULL);
+        StatefulSet {
+            object,
+            spec,
+            template,
+            pod,
+        }
+    }
+
+    pub fn name(&self) -> Option<&'a str> {
+        at(self.object, &["metadata", "name"])?.as_str()
+    }
+
+    pub fn namespace(&self) -> Option<&'a str> {
+        at(self.object, &["metadata", "namespace"])?.as_str()
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&'a str> {
+        at(self.object, &["metadata", "annotations", key])?.as_str()
+    }
+
+    /// `spec.replicas`, 1 when unset (the apps/v1 default).
+    pub fn replicas(&self) -> i64 {
+        int_of(self.spec, "replicas").unwrap_or(1)
+    }
+
+    /// `spec.ordinals.start`, 0 when unset.
+    pub fn ordinal_start(&self) -> i64 {
+        get(self.spec, "ordinals")
+            .and_then(|o| int_of(o, "start"))
+            .unwrap_or(0)
+    }
+
+    /// The template's labels (empty when missing).
+    pub fn template_labels(&self) -> Option<&'a Map<String, Value>> {
+        at(self.template, &["metadata", "labels"])?.as_object()
+    }
+
+    /// `spec.volumeClaimTemplates`
+    pub fn claim_templates(&self) -> &'a [Value] {
+        list(self.spec, "volumeClaimTemplates")
+    }
+
+    /// `spec.template.spec.volumes`
+    pub fn volumes(&self) -> &'a [Value] {
+        list(self.pod, "volumes")
+    }
+
+    /// Init containers first, then app containers, each with its index and list.
+    pub fn containers(&self) -> impl Iterator<Item = Container<'a>> + 'a {
+        let pod = self.pod;
+        [ContainerKind::Init, ContainerKind::App]
+            .into_iter()
+            .flat_map(move |kind| {
+                list(pod, kind.field())
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, value)| Container { kind, index, value })
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_through_wrong_types_without_panicking() {
+        let object = json!({"spec": {"replicas": "three", "template": []}});
+        let sts = StatefulSet::new(&object);
+        assert_eq!(sts.replicas(), 1);
+        assert!(sts.pod.is_null());
+        assert_eq!(sts.containers().count(), 0);
+    }
+
+    #[test]
+    fn lists_init_containers_before_app_containers() {
+        let object = json!({"spec": {"template": {"spec": {
+            "containers": [{"name": "app"}],
+            "initContainers": [{"name": "init"}]
+        }}}});
+        let sts = StatefulSet::new(&object);
+        let paths: Vec<_> = sts.containers().map(|c| c.path()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/spec/template/spec/initContainers/0",
+                "/spec/template/spec/containers/0"
+            ]
+        );
+    }
+
+    #[test]
+    fn escapes_pointer_tokens() {
+        assert_eq!(escape_token("nvidia.com/gpu"), "nvidia.com~1gpu");
+        assert_eq!(escape_token("a~b"), "a~0b");
+    }
+}
