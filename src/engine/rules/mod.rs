@@ -45,3 +45,94 @@ pub fn check_all(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
     services::check(sts, cx, out);
     update::check(sts, cx, out);
 }
+
+/// Helpers for the rule families' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::{Value, json};
+
+    use super::Cx;
+    use crate::engine::finding::Finding;
+    use crate::engine::policy::Policy;
+    use crate::engine::view::StatefulSet;
+    use crate::engine::{KubeVersion, normalize};
+
+    pub type Check = fn(&StatefulSet<'_>, &Cx<'_>, &mut Vec<Finding>);
+
+    /// A policy with the given `spec` (JSON), checked like a file.
+    pub fn policy(spec: Value) -> Policy {
+        Policy::from_value(json!({
+            "apiVersion": "stsguard.dev/v1",
+            "kind": "StatefulSetPolicy",
+            "metadata": {"name": "test"},
+            "spec": spec,
+        }))
+        .unwrap_or_else(|problems| panic!("test policy refused: {problems:?}"))
+    }
+
+    /// Runs one family's check over `object` (normalised as the engine does for files)
+    /// with an empty policy (every rule at its default).
+    pub fn run(check: Check, object: &Value) -> Vec<Finding> {
+        run_with(check, object, &policy(json!({})), None, KubeVersion::LATEST)
+    }
+
+    /// Runs one family's check with a given policy, old object and Kubernetes version.
+    pub fn run_with(
+        check: Check,
+        object: &Value,
+        policy: &Policy,
+        old: Option<&Value>,
+        kube_version: KubeVersion,
+    ) -> Vec<Finding> {
+        let object = normalize::apply(object);
+        let old = old.map(normalize::apply);
+        let settings = policy.settings_for("default");
+        let cx = Cx {
+            policy,
+            settings: &settings,
+            namespace: "default",
+            kube_version,
+            strict: false,
+            services: &[],
+            old: old.as_ref().map(StatefulSet::new),
+        };
+        let mut out = Vec::new();
+        check(&StatefulSet::new(&object), &cx, &mut out);
+        out
+    }
+
+    /// `(rule, path)` of each finding, for compact assertions.
+    pub fn hits(findings: &[Finding]) -> Vec<(&'static str, &str)> {
+        findings.iter().map(|f| (f.rule, f.path.as_str())).collect()
+    }
+
+    /// A small valid StatefulSet (the seed example `web`), to modify in tests.
+    pub fn web() -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {
+                "serviceName": "nginx",
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "nginx"}},
+                "template": {
+                    "metadata": {"labels": {"app": "nginx"}},
+                    "spec": {"containers": [{
+                        "name": "nginx",
+                        "image": "registry.k8s.io/nginx-slim:0.8",
+                        "ports": [{"containerPort": 80, "name": "web"}],
+                        "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}]
+                    }]}
+                },
+                "volumeClaimTemplates": [{
+                    "metadata": {"name": "www"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}}
+                    }
+                }]
+            }
+        })
+    }
+}
