@@ -1,1 +1,128 @@
-//! The offline CLI.
+//! The offline CLI: argument parsing and dispatch. Each command is a thin adapter that reads
+//! input, calls the engine and prints what it said.
+
+pub mod input;
+pub mod output;
+pub mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::engine::{KubeVersion, Policy};
+
+/// Exit code: nothing at or above `--fail-on`.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: findings at or above `--fail-on`.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: usage errors, unreadable paths, invalid policy.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stsguard",
+    version,
+    about = "Admission webhook and offline validator for Kubernetes StatefulSets",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check StatefulSets in YAML or JSON files, directories or stdin.
+    Validate(validate::ValidateArgs),
+    /// Policy file helpers.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the JSON Schema of policy files.
+    Schema,
+    /// Check a policy file and report every problem.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+    },
+}
+
+/// Options shared by the commands that review objects.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Policy file (default: the built-in policies/default.yaml).
+    #[arg(long, value_name = "FILE", env = "STSGUARD_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Namespace for documents that name none.
+    #[arg(long, value_name = "NS", default_value = "default")]
+    pub namespace: String,
+}
+
+impl PolicyArgs {
+    /// Loads `--policy`, or the built-in default.
+    pub fn load(&self) -> Result<Policy, String> {
+        match &self.policy {
+            None => Policy::builtin_default().map_err(|e| e.to_string()),
+            Some(path) => load_policy(path),
+        }
+    }
+}
+
+fn load_policy(path: &std::path::Path) -> Result<Policy, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read policy {}: {e}", path.display()))?;
+    Policy::from_yaml(&text, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
+/// `--kube-version X.Y`
+pub fn parse_kube_version(s: &str) -> Result<KubeVersion, String> {
+    s.parse()
+}
+
+/// How serious a finding must be to fail the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Policy { command } => run_policy(command),
+    };
+    ExitCode::from(code)
+}
+
+fn run_policy(command: PolicyCommand) -> u8 {
+    match command {
+        PolicyCommand::Schema => match serde_json::to_string_pretty(crate::engine::policy::schema()) {
+            Ok(text) => {
+                println!("{text}");
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("stsguard: {e}");
+                EXIT_USAGE
+            }
+        },
+        PolicyCommand::Check { file } => match load_policy(&file) {
+            Ok(_) => {
+                println!("{}: valid policy", file.display());
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("stsguard: {e}");
+                EXIT_USAGE
+            }
+        },
+    }
+}

@@ -1,0 +1,149 @@
+//! Reading the CLI's input: files, directories (recursive) and stdin, split into YAML
+//! documents with positions. Kubernetes objects are found in each document, including the
+//! items of a `kind: List` (what `kubectl get -o yaml` prints for several objects).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::yaml::{self, Document, Location, YamlError};
+
+/// The name stdin is reported under.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// One input file, read and split into documents.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// As given on the command line (or found under a directory), for messages.
+    pub name: String,
+    pub documents: Vec<Result<Document, YamlError>>,
+}
+
+/// A Kubernetes object found in a document.
+#[derive(Debug, Clone)]
+pub struct FoundObject<'a> {
+    pub value: &'a Value,
+    /// JSON Pointer of the object inside its document (`""`, or `/items/3` in a List).
+    pub prefix: String,
+}
+
+/// Lists the files named by the arguments: files as given, directories searched recursively
+/// for `*.yaml`, `*.yml` and `*.json` (sorted, so output order is stable), `-` for stdin.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            files.push(path.clone());
+            continue;
+        }
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if meta.is_dir() {
+            walk(path, &mut files)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one file (or stdin for `-`). Text that is not UTF-8 becomes a located error in
+/// the file's single document rather than a failure of the run.
+pub fn read_source(path: &Path) -> Result<SourceFile, String> {
+    let (name, bytes) = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        (STDIN_NAME.to_string(), bytes)
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        (path.display().to_string(), bytes)
+    };
+    Ok(parse_source(name, &bytes))
+}
+
+/// Splits already-read bytes into documents.
+pub fn parse_source(name: String, bytes: &[u8]) -> SourceFile {
+    let documents = match std::str::from_utf8(bytes) {
+        Ok(text) => yaml::parse_stream(text),
+        Err(e) => {
+            let before = &bytes[..e.valid_up_to()];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            vec![Err(YamlError {
+                line,
+                column,
+                message: "the file is not UTF-8 text".into(),
+            })]
+        }
+    };
+    SourceFile { name, documents }
+}
+
+/// The objects of a document: the document itself, or the items of a `kind: List`.
+pub fn objects_of(value: &Value) -> Vec<FoundObject<'_>> {
+    let is_list = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind.ends_with("List"));
+    match value.get("items").and_then(Value::as_array) {
+        Some(items) if is_list => items
+            .iter()
+            .enumerate()
+            .map(|(i, value)| FoundObject {
+                value,
+                prefix: format!("/items/{i}"),
+            })
+            .collect(),
+        _ => vec![FoundObject {
+            value,
+            prefix: String::new(),
+        }],
+    }
+}
+
+/// Whether an object is a StatefulSet of the `apps` group (any version: the engine reports
+/// the removed ones). OpenKruise's `apps.kruise.io` StatefulSet is another API and skipped.
+pub fn is_statefulset(value: &Value) -> bool {
+    value.get("kind").and_then(Value::as_str) == Some("StatefulSet")
+        && value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.starts_with("apps/"))
+}
+
+/// Whether an object is a core/v1 Service (used by the cross-document rules).
+pub fn is_service(value: &Value) -> bool {
+    value.get("kind").and_then(Value::as_str) == Some("Service")
+        && value.get("apiVersion").and_then(Value::as_str) == Some("v1")
+}
+
+/// Where a pointer into an object lands in its file.
+pub fn locate(document: &Document, prefix: &str, pointer: &str) -> Location {
+    if prefix.is_empty() {
+        document.locate(pointer)
+    } else {
+        document.locate(&format!("{prefix}{pointer}"))
+    }
+}

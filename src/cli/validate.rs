@@ -1,0 +1,324 @@
+//! `stsguard validate`: the engine's verdicts on files, located to file:line:column.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Args;
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::input::{self, FoundObject, SourceFile};
+use super::output::{self, OutputFormat};
+use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FailOn, PolicyArgs, parse_kube_version};
+use crate::engine::{self, Context, Finding, KubeVersion, Operation, Policy, Severity, Source};
+use crate::yaml::Document;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files, directories (searched recursively for *.yaml, *.yml, *.json) or - for stdin.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Treat unknown fields as errors.
+    #[arg(long)]
+    pub strict: bool,
+    /// Kubernetes version to check against (X.Y).
+    #[arg(long, value_name = "X.Y", value_parser = parse_kube_version, default_value_t = KubeVersion::LATEST)]
+    pub kube_version: KubeVersion,
+    /// Exit 1 when a finding at or above this severity is found.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// The previous version of the objects: check them as an UPDATE (immutable fields,
+    /// ratcheting). StatefulSets are matched by namespace and name.
+    #[arg(long, value_name = "FILE")]
+    pub old: Option<PathBuf>,
+}
+
+/// Which object a finding belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// A finding with its place in the input.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocatedFinding {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// `None` for findings about the input itself (`yaml-syntax`).
+    pub object: Option<ObjectRef>,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// A StatefulSet that was judged, with where it starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgedObject {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub object: ObjectRef,
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+/// Everything one run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: usize,
+    pub objects: Vec<JudgedObject>,
+    pub findings: Vec<LocatedFinding>,
+}
+
+impl Report {
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.finding.severity == severity)
+            .count()
+    }
+
+    /// The exit code for `--fail-on`.
+    pub fn exit_code(&self, fail_on: FailOn) -> u8 {
+        let threshold = match fail_on {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+        };
+        if self.findings.iter().any(|f| f.finding.severity >= threshold) {
+            EXIT_FINDINGS
+        } else {
+            EXIT_OK
+        }
+    }
+}
+
+/// Runs `stsguard validate` and returns the exit code.
+pub fn run(args: &ValidateArgs) -> u8 {
+    match execute(args) {
+        Ok(report) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            if let Err(e) = output::write(&mut out, args.output, &report) {
+                // A closed pipe (`| head`) is not worth a message.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    eprintln!("stsguard: cannot write output: {e}");
+                }
+            }
+            report.exit_code(args.fail_on)
+        }
+        Err(message) => {
+            eprintln!("stsguard: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Reads the input and reviews every StatefulSet. `Err` is a usage problem (exit 2).
+pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
+    let policy = args.policy.load()?;
+    let paths = if args.paths.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return Err("no input: name files or directories, or - to read stdin".into());
+        }
+        vec![PathBuf::from("-")]
+    } else {
+        args.paths.clone()
+    };
+    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err("stdin (-) can be read only once".into());
+    }
+    let files = input::expand_paths(&paths)?;
+    let sources: Vec<SourceFile> = files
+        .par_iter()
+        .map(|path| input::read_source(path))
+        .collect::<Result<_, _>>()?;
+    let old_sources = match &args.old {
+        Some(path) => vec![input::read_source(path)?],
+        None => Vec::new(),
+    };
+    let options = ReviewOptions {
+        policy: &policy,
+        namespace: &args.policy.namespace,
+        kube_version: args.kube_version,
+        strict: args.strict,
+    };
+    Ok(review_sources(&sources, &old_sources, &options))
+}
+
+/// What every review of one run shares.
+pub struct ReviewOptions<'a> {
+    pub policy: &'a Policy,
+    pub namespace: &'a str,
+    pub kube_version: KubeVersion,
+    pub strict: bool,
+}
+
+/// One StatefulSet to review, and where it came from.
+struct Work<'a> {
+    file: &'a str,
+    document: &'a Document,
+    found: FoundObject<'a>,
+}
+
+/// Reviews every StatefulSet of `sources`; `old_sources` holds previous versions for UPDATE
+/// checks. Documents are reviewed in parallel; the report keeps input order.
+pub fn review_sources(sources: &[SourceFile], old_sources: &[SourceFile], options: &ReviewOptions<'_>) -> Report {
+    let mut report = Report {
+        files: sources.len(),
+        ..Report::default()
+    };
+    let mut work = Vec::new();
+    let mut services = Vec::new();
+    for source in sources {
+        for document in &source.documents {
+            match document {
+                Err(error) => report.findings.push(LocatedFinding {
+                    file: source.name.clone(),
+                    line: error.line,
+                    column: error.column,
+                    object: None,
+                    finding: Finding::new(
+                        "yaml-syntax",
+                        "",
+                        format!("not valid YAML: {}", error.message),
+                        "fix the syntax at this line; kubectl would refuse the whole file",
+                    ),
+                }),
+                Ok(document) => {
+                    let Some(value) = &document.value else { continue };
+                    for found in input::objects_of(value) {
+                        if input::is_statefulset(found.value) {
+                            work.push(Work {
+                                file: &source.name,
+                                document,
+                                found,
+                            });
+                        } else if input::is_service(found.value) {
+                            services.push(found.value.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let old_objects: HashMap<(String, String), &Value> = old_sources
+        .iter()
+        .flat_map(|source| source.documents.iter().filter_map(|d| d.as_ref().ok()))
+        .filter_map(|document| document.value.as_ref())
+        .flat_map(input::objects_of)
+        .filter(|found| input::is_statefulset(found.value))
+        .map(|found| (object_key(found.value, options.namespace), found.value))
+        .collect();
+
+    let progress = progress_bar(work.len());
+    let context = Context {
+        source: Source::File,
+        namespace: Some(options.namespace),
+        kube_version: options.kube_version,
+        strict: options.strict,
+        services: &services,
+    };
+    let reviewed: Vec<(JudgedObject, Vec<LocatedFinding>)> = work
+        .par_iter()
+        .map(|item| {
+            let result = review_one(item, &old_objects, options, &context);
+            if let Some(bar) = &progress {
+                bar.inc(1);
+            }
+            result
+        })
+        .collect();
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    for (object, findings) in reviewed {
+        report.objects.push(object);
+        report.findings.extend(findings);
+    }
+    report
+}
+
+fn review_one(
+    item: &Work<'_>,
+    old_objects: &HashMap<(String, String), &Value>,
+    options: &ReviewOptions<'_>,
+    context: &Context<'_>,
+) -> (JudgedObject, Vec<LocatedFinding>) {
+    let value = item.found.value;
+    let key = object_key(value, options.namespace);
+    let old = old_objects.get(&key).copied();
+    let operation = if old.is_some() {
+        Operation::Update
+    } else {
+        Operation::Create
+    };
+    let findings = match engine::review(options.policy, operation, value, old, context) {
+        Ok(review) => review.findings,
+        Err(error) => vec![Finding::new(
+            "schema",
+            "",
+            format!("cannot evaluate the object: {error}"),
+            "write the StatefulSet as a YAML mapping",
+        )],
+    };
+    let object = ObjectRef {
+        kind: "StatefulSet".into(),
+        namespace: key.0,
+        name: key.1,
+    };
+    let start = input::locate(item.document, &item.found.prefix, "");
+    let located: Vec<LocatedFinding> = findings
+        .into_iter()
+        .map(|finding| {
+            let at = input::locate(item.document, &item.found.prefix, &finding.path);
+            LocatedFinding {
+                file: item.file.to_string(),
+                line: at.line,
+                column: at.column,
+                object: Some(object.clone()),
+                finding,
+            }
+        })
+        .collect();
+    let judged = JudgedObject {
+        file: item.file.to_string(),
+        line: start.line,
+        column: start.column,
+        errors: located.iter().filter(|f| f.finding.severity == Severity::Error).count(),
+        warnings: located.iter().filter(|f| f.finding.severity == Severity::Warning).count(),
+        object,
+    };
+    (judged, located)
+}
+
+/// (namespace, name) of an object, with `default_namespace` when it names none.
+fn object_key(value: &Value, default_namespace: &str) -> (String, String) {
+    let meta = value.get("metadata");
+    let field = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str);
+    (
+        field("namespace").unwrap_or(default_namespace).to_string(),
+        field("name").unwrap_or("<unnamed>").to_string(),
+    )
+}
+
+/// A progress bar on stderr, only on a terminal and only for runs long enough to need one.
+fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
+    const LONG_RUN: usize = 2_000;
+    if len < LONG_RUN || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} StatefulSets ({eta})") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}

@@ -1,0 +1,197 @@
+//! The `stsguard` binary: exit codes, inputs, located output, output shapes.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::data;
+
+fn stsguard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("STSGUARD_POLICY")
+        .output()
+        .unwrap()
+}
+
+fn stsguard_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn a_good_file_exits_0() {
+    let output = stsguard(&["validate", "tests/data/examples/web.yaml"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "0 errors, 0 warnings in 1 file (1 StatefulSet)\n"
+    );
+}
+
+#[test]
+fn a_broken_statefulset_exits_1_with_located_findings() {
+    let output = stsguard(&["validate", "tests/data/broken/warehouse.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!("warehouse_text", stdout(&output));
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let output = stsguard(&["validate", "--output", "json", "tests/data/broken/warehouse.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    insta::assert_json_snapshot!("warehouse_json", json);
+}
+
+#[test]
+fn reads_stdin_and_names_it() {
+    let body = std::fs::read(data("broken/warehouse.yaml")).unwrap();
+    let output = stsguard_stdin(&["validate", "-"], &body);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("<stdin>:27:11: error[volume-mount-unknown]"),
+        "{}",
+        stdout(&output)
+    );
+    let good = std::fs::read(data("examples/web.yaml")).unwrap();
+    assert_eq!(stsguard_stdin(&["validate", "-"], &good).status.code(), Some(0));
+}
+
+#[test]
+fn searches_directories_recursively() {
+    let output = stsguard(&["validate", "--output", "json", "tests/data/examples"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["summary"]["files"], 7);
+    assert_eq!(json["summary"]["objects"], 8);
+    assert_eq!(json["summary"]["errors"], 0);
+}
+
+#[test]
+fn invalid_yaml_is_located_and_the_run_goes_on() {
+    let output = stsguard(&["validate", "tests/data/broken/middle-document.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("tests/data/broken/middle-document.yaml:16:"),
+        "{text}"
+    );
+    assert!(text.contains("error[yaml-syntax]"), "{text}");
+    // The document after the broken one is still judged.
+    assert!(text.ends_with("in 1 file (1 StatefulSet)\n"), "{text}");
+}
+
+#[test]
+fn usage_problems_exit_2() {
+    let missing = stsguard(&["validate", "tests/data/no-such-file.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no-such-file.yaml"), "{}", stderr(&missing));
+
+    let version = stsguard(&["validate", "--kube-version", "one", "tests/data/examples/web.yaml"]);
+    assert_eq!(version.status.code(), Some(2));
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: stsguard.dev/v1\nkind: StatefulSetPolicy\nspec:\n  rules: {name-lenght: off}\n  mode: loud\n",
+    )
+    .unwrap();
+    let output = stsguard(&[
+        "validate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "tests/data/examples/web.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("/spec/rules"), "{message}");
+    assert!(message.contains("/spec/mode"), "{message}");
+}
+
+#[test]
+fn fail_on_warning_counts_warnings() {
+    let file = "tests/data/examples/mysql.yaml";
+    assert_eq!(stsguard(&["validate", file]).status.code(), Some(0));
+    assert_eq!(
+        stsguard(&["validate", "--fail-on", "warning", file]).status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn strict_turns_unknown_fields_into_errors() {
+    let file = "tests/data/broken/typo.yaml";
+    let lenient = stsguard(&["validate", file]);
+    assert!(
+        stdout(&lenient).contains("warning[schema]: unknown field \"volumeClaimTemplate\""),
+        "{}",
+        stdout(&lenient)
+    );
+    let strict = stsguard(&["validate", "--strict", file]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(stdout(&strict).contains("error[schema]"), "{}", stdout(&strict));
+}
+
+#[test]
+fn old_checks_the_update() {
+    let output = stsguard(&[
+        "validate",
+        "--old",
+        "tests/data/examples/web.yaml",
+        "tests/data/update/web-bigger-disk.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("web-bigger-disk.yaml:26:5: error[immutable-field]"),
+        "{text}"
+    );
+    assert!(text.contains("--cascade=orphan"), "{text}");
+    // Without --old the same file is a fine CREATE.
+    assert_eq!(
+        stsguard(&["validate", "tests/data/update/web-bigger-disk.yaml"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn namespace_applies_to_documents_without_one() {
+    let output = stsguard(&[
+        "validate",
+        "--output",
+        "json",
+        "--namespace",
+        "team-a",
+        "tests/data/broken/warehouse.yaml",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["findings"][0]["object"]["namespace"], "team-a");
+}
+
+#[test]
+fn policy_schema_is_json_schema() {
+    let output = stsguard(&["policy", "schema"]);
+    assert_eq!(output.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(jsonschema::meta::is_valid(&schema));
+}

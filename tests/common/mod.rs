@@ -1,0 +1,113 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use stsguard::cli::input;
+use stsguard::engine::{self, Context, Finding, KubeVersion, Operation, Policy, Review, Source};
+
+/// `tests/data/...`
+pub fn data(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
+}
+
+/// `../shared/...` beside the checkout (CI puts it there). Missing is a test failure, not a
+/// silent skip.
+pub fn shared(path: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(path);
+    assert!(
+        dir.exists(),
+        "{} is missing: the tests expect ../shared beside the checkout",
+        dir.display()
+    );
+    dir
+}
+
+/// A recorded AdmissionReview by its number (`"043"`).
+pub fn fixture(number: &str) -> (String, Value) {
+    let dir = data("admission-requests");
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("{number}-"))
+        })
+        .unwrap_or_else(|| panic!("no fixture {number}"));
+    let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+    let body = std::fs::read_to_string(&entry).unwrap();
+    (name, serde_json::from_str(&body).unwrap())
+}
+
+/// Every recorded AdmissionReview, by file name.
+pub fn fixtures() -> Vec<(String, Value)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(data("admission-requests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let body = std::fs::read_to_string(&p).unwrap();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                serde_json::from_str(&body).unwrap(),
+            )
+        })
+        .collect()
+}
+
+pub fn default_policy() -> Policy {
+    Policy::builtin_default().unwrap()
+}
+
+/// The StatefulSets of a YAML file.
+pub fn statefulsets_in(path: &Path) -> Vec<Value> {
+    let source = input::read_source(path).unwrap();
+    source
+        .documents
+        .into_iter()
+        .filter_map(|d| d.unwrap().value)
+        .filter(input::is_statefulset)
+        .collect()
+}
+
+/// Reviews an object as the webhook does (already defaulted by the API server).
+pub fn review_request_object(policy: &Policy, request: &Value) -> Review {
+    let operation = match request["operation"].as_str().unwrap() {
+        "CREATE" => Operation::Create,
+        "UPDATE" => Operation::Update,
+        "DELETE" => Operation::Delete,
+        _ => Operation::Connect,
+    };
+    let old = request.get("oldObject").filter(|v| !v.is_null());
+    let cx = Context {
+        namespace: request["namespace"].as_str(),
+        ..Context::default()
+    };
+    engine::review(policy, operation, &request["object"], old, &cx).unwrap()
+}
+
+/// Reviews an object read from a file (normalised first).
+pub fn review_file_object(policy: &Policy, object: &Value) -> Review {
+    let cx = Context {
+        source: Source::File,
+        namespace: Some("default"),
+        kube_version: KubeVersion::LATEST,
+        ..Context::default()
+    };
+    engine::review(policy, Operation::Create, object, None, &cx).unwrap()
+}
+
+/// `(rule, severity, path)` triples for compact assertions.
+pub fn summary(findings: &[Finding]) -> Vec<(String, String, String)> {
+    findings
+        .iter()
+        .map(|f| (f.rule.to_string(), f.severity.to_string(), f.path.clone()))
+        .collect()
+}
