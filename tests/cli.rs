@@ -56,7 +56,12 @@ fn a_broken_statefulset_exits_1_with_located_findings() {
 
 #[test]
 fn json_output_has_the_documented_shape() {
-    let output = stsguard(&["validate", "--output", "json", "tests/data/broken/warehouse.yaml"]);
+    let output = stsguard(&[
+        "validate",
+        "--output",
+        "json",
+        "tests/data/broken/warehouse.yaml",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     insta::assert_json_snapshot!("warehouse_json", json);
@@ -73,7 +78,10 @@ fn reads_stdin_and_names_it() {
         stdout(&output)
     );
     let good = std::fs::read(data("examples/web.yaml")).unwrap();
-    assert_eq!(stsguard_stdin(&["validate", "-"], &good).status.code(), Some(0));
+    assert_eq!(
+        stsguard_stdin(&["validate", "-"], &good).status.code(),
+        Some(0)
+    );
 }
 
 #[test]
@@ -104,9 +112,18 @@ fn invalid_yaml_is_located_and_the_run_goes_on() {
 fn usage_problems_exit_2() {
     let missing = stsguard(&["validate", "tests/data/no-such-file.yaml"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("no-such-file.yaml"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("no-such-file.yaml"),
+        "{}",
+        stderr(&missing)
+    );
 
-    let version = stsguard(&["validate", "--kube-version", "one", "tests/data/examples/web.yaml"]);
+    let version = stsguard(&[
+        "validate",
+        "--kube-version",
+        "one",
+        "tests/data/examples/web.yaml",
+    ]);
     assert_eq!(version.status.code(), Some(2));
 
     let dir = tempfile::tempdir().unwrap();
@@ -133,7 +150,9 @@ fn fail_on_warning_counts_warnings() {
     let file = "tests/data/examples/mysql.yaml";
     assert_eq!(stsguard(&["validate", file]).status.code(), Some(0));
     assert_eq!(
-        stsguard(&["validate", "--fail-on", "warning", file]).status.code(),
+        stsguard(&["validate", "--fail-on", "warning", file])
+            .status
+            .code(),
         Some(1)
     );
 }
@@ -149,7 +168,11 @@ fn strict_turns_unknown_fields_into_errors() {
     );
     let strict = stsguard(&["validate", "--strict", file]);
     assert_eq!(strict.status.code(), Some(1));
-    assert!(stdout(&strict).contains("error[schema]"), "{}", stdout(&strict));
+    assert!(
+        stdout(&strict).contains("error[schema]"),
+        "{}",
+        stdout(&strict)
+    );
 }
 
 #[test]
@@ -169,7 +192,9 @@ fn old_checks_the_update() {
     assert!(text.contains("--cascade=orphan"), "{text}");
     // Without --old the same file is a fine CREATE.
     assert_eq!(
-        stsguard(&["validate", "tests/data/update/web-bigger-disk.yaml"]).status.code(),
+        stsguard(&["validate", "tests/data/update/web-bigger-disk.yaml"])
+            .status
+            .code(),
         Some(0)
     );
 }

@@ -61,7 +61,11 @@ fn invalid_yaml_files_are_named_with_their_line() {
     for path in corpus_files() {
         let source = input::read_source(&path).unwrap();
         let report = review_sources(&[source], &[], &options);
-        for located in report.findings.iter().filter(|f| f.finding.rule == "yaml-syntax") {
+        for located in report
+            .findings
+            .iter()
+            .filter(|f| f.finding.rule == "yaml-syntax")
+        {
             assert!(located.line >= 1 && located.column >= 1);
             broken.push(format!(
                 "{}:{}",

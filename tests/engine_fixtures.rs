@@ -38,8 +38,15 @@ fn the_unschedulable_warehouse_is_denied_for_all_three_reasons() {
             .filter(|f| f.severity == Severity::Error)
             .map(|f| f.rule)
             .collect();
-        for rule in ["name-length", "volume-mount-unknown", "extended-resource-limits"] {
-            assert!(errors.contains(&rule), "{name}: {rule} missing from {errors:?}");
+        for rule in [
+            "name-length",
+            "volume-mount-unknown",
+            "extended-resource-limits",
+        ] {
+            assert!(
+                errors.contains(&rule),
+                "{name}: {rule} missing from {errors:?}"
+            );
         }
     }
 }

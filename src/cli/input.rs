@@ -37,7 +37,8 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             files.push(path.clone());
             continue;
         }
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
             walk(path, &mut files)?;
         } else {
@@ -77,7 +78,8 @@ pub fn read_source(path: &Path) -> Result<SourceFile, String> {
             .map_err(|e| format!("cannot read stdin: {e}"))?;
         (STDIN_NAME.to_string(), bytes)
     } else {
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         (path.display().to_string(), bytes)
     };
     Ok(parse_source(name, &bytes))

@@ -104,16 +104,18 @@ pub fn main() -> ExitCode {
 
 fn run_policy(command: PolicyCommand) -> u8 {
     match command {
-        PolicyCommand::Schema => match serde_json::to_string_pretty(crate::engine::policy::schema()) {
-            Ok(text) => {
-                println!("{text}");
-                EXIT_OK
+        PolicyCommand::Schema => {
+            match serde_json::to_string_pretty(crate::engine::policy::schema()) {
+                Ok(text) => {
+                    println!("{text}");
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("stsguard: {e}");
+                    EXIT_USAGE
+                }
             }
-            Err(e) => {
-                eprintln!("stsguard: {e}");
-                EXIT_USAGE
-            }
-        },
+        }
         PolicyCommand::Check { file } => match load_policy(&file) {
             Ok(_) => {
                 println!("{}: valid policy", file.display());

@@ -64,8 +64,14 @@ pub fn write_text(out: &mut dyn Write, report: &Report, colors: Colors) -> io::R
         writeln!(
             out,
             "{}: {}: {}",
-            colors.paint(bold, &format!("{}:{}:{}", located.file, located.line, located.column)),
-            colors.paint(severity_style, &format!("{}[{}]", finding.severity, finding.rule)),
+            colors.paint(
+                bold,
+                &format!("{}:{}:{}", located.file, located.line, located.column)
+            ),
+            colors.paint(
+                severity_style,
+                &format!("{}[{}]", finding.severity, finding.rule)
+            ),
             finding.message
         )?;
         if !finding.hint.is_empty() {
@@ -77,7 +83,10 @@ pub fn write_text(out: &mut dyn Write, report: &Report, colors: Colors) -> io::R
             )?;
         }
     }
-    let (errors, warnings) = (report.count(Severity::Error), report.count(Severity::Warning));
+    let (errors, warnings) = (
+        report.count(Severity::Error),
+        report.count(Severity::Warning),
+    );
     let objects = report.objects.len();
     writeln!(
         out,

@@ -93,7 +93,11 @@ impl Report {
             FailOn::Error => Severity::Error,
             FailOn::Warning => Severity::Warning,
         };
-        if self.findings.iter().any(|f| f.finding.severity >= threshold) {
+        if self
+            .findings
+            .iter()
+            .any(|f| f.finding.severity >= threshold)
+        {
             EXIT_FINDINGS
         } else {
             EXIT_OK
@@ -171,7 +175,11 @@ struct Work<'a> {
 
 /// Reviews every StatefulSet of `sources`; `old_sources` holds previous versions for UPDATE
 /// checks. Documents are reviewed in parallel; the report keeps input order.
-pub fn review_sources(sources: &[SourceFile], old_sources: &[SourceFile], options: &ReviewOptions<'_>) -> Report {
+pub fn review_sources(
+    sources: &[SourceFile],
+    old_sources: &[SourceFile],
+    options: &ReviewOptions<'_>,
+) -> Report {
     let mut report = Report {
         files: sources.len(),
         ..Report::default()
@@ -194,7 +202,9 @@ pub fn review_sources(sources: &[SourceFile], old_sources: &[SourceFile], option
                     ),
                 }),
                 Ok(document) => {
-                    let Some(value) = &document.value else { continue };
+                    let Some(value) = &document.value else {
+                        continue;
+                    };
                     for found in input::objects_of(value) {
                         if input::is_statefulset(found.value) {
                             work.push(Work {
@@ -293,8 +303,14 @@ fn review_one(
         file: item.file.to_string(),
         line: start.line,
         column: start.column,
-        errors: located.iter().filter(|f| f.finding.severity == Severity::Error).count(),
-        warnings: located.iter().filter(|f| f.finding.severity == Severity::Warning).count(),
+        errors: located
+            .iter()
+            .filter(|f| f.finding.severity == Severity::Error)
+            .count(),
+        warnings: located
+            .iter()
+            .filter(|f| f.finding.severity == Severity::Warning)
+            .count(),
         object,
     };
     (judged, located)
@@ -317,7 +333,9 @@ fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(len as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} StatefulSets ({eta})") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} StatefulSets ({eta})")
+    {
         bar.set_style(style);
     }
     Some(bar)

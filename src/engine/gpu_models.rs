@@ -31,7 +31,13 @@ type Table = &'static [(&'static [&'static str], &'static [(&'static str, u32)])
 static BUILTIN: Table = &[
     (
         &["A30-24GB"],
-        &[("1g.6gb", 4), ("1g.6gb+me", 1), ("2g.12gb", 2), ("2g.12gb+me", 1), ("4g.24gb", 1)],
+        &[
+            ("1g.6gb", 4),
+            ("1g.6gb+me", 1),
+            ("2g.12gb", 2),
+            ("2g.12gb+me", 1),
+            ("4g.24gb", 1),
+        ],
     ),
     (
         &["A100-40GB"],

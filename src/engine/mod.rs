@@ -221,7 +221,9 @@ pub fn review(
             && preexisting.contains(&(finding.rule, finding.path.clone()))
         {
             finding.severity = Severity::Warning;
-            finding.message.push_str(" (already present before this update: not denied)");
+            finding
+                .message
+                .push_str(" (already present before this update: not denied)");
         }
         review.findings.push(finding);
     }

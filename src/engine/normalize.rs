@@ -35,7 +35,9 @@ pub fn apply_in_place(object: &mut Value) {
                 .or_insert_with(|| json!({"partition": 0}));
         }
         if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate")
-            && let Some(rolling) = strategy.get_mut("rollingUpdate").and_then(Value::as_object_mut)
+            && let Some(rolling) = strategy
+                .get_mut("rollingUpdate")
+                .and_then(Value::as_object_mut)
         {
             rolling.entry("partition").or_insert(json!(0));
         }
@@ -83,7 +85,10 @@ mod tests {
         }});
         let normalized = apply(&object);
         assert_eq!(normalized["spec"]["replicas"], 3);
-        assert_eq!(normalized["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
+        assert_eq!(
+            normalized["spec"]["updateStrategy"],
+            json!({"type": "OnDelete"})
+        );
         assert_eq!(
             normalized["spec"]["volumeClaimTemplates"][0]["spec"]["volumeMode"],
             "Block"

@@ -379,12 +379,18 @@ impl Policy {
         let value = match (documents.next(), documents.next()) {
             (Some(Ok(doc)), None) => doc.value.unwrap_or(Value::Null),
             (None, _) => {
-                return Err(refuse(vec![problem("", "the file holds no policy document")]));
+                return Err(refuse(vec![problem(
+                    "",
+                    "the file holds no policy document",
+                )]));
             }
             (Some(Err(e)), _) => {
                 return Err(refuse(vec![problem(
                     "",
-                    format!("not valid YAML at line {}, column {}: {}", e.line, e.column, e.message),
+                    format!(
+                        "not valid YAML at line {}, column {}: {}",
+                        e.line, e.column, e.message
+                    ),
                 )]));
             }
             (Some(Ok(_)), Some(_)) => {
@@ -399,12 +405,14 @@ impl Policy {
 
     /// Checks a policy given as JSON.
     pub fn from_value(value: Value) -> Result<Policy, Vec<PolicyProblem>> {
-        static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::new(|| {
-            jsonschema::validator_for(schema()).map_err(|e| e.to_string())
-        });
-        let validator = VALIDATOR
-            .as_ref()
-            .map_err(|e| vec![problem("", format!("internal: the policy schema does not compile: {e}"))])?;
+        static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> =
+            LazyLock::new(|| jsonschema::validator_for(schema()).map_err(|e| e.to_string()));
+        let validator = VALIDATOR.as_ref().map_err(|e| {
+            vec![problem(
+                "",
+                format!("internal: the policy schema does not compile: {e}"),
+            )]
+        })?;
         let mut problems: Vec<PolicyProblem> = validator
             .iter_errors(&value)
             .map(|e| problem(e.instance_path().as_str(), e.to_string()))
@@ -413,8 +421,8 @@ impl Policy {
             problems.sort_by(|a, b| a.path.cmp(&b.path));
             return Err(problems);
         }
-        let document: PolicyDocument = serde_json::from_value(value)
-            .map_err(|e| vec![problem("", e.to_string())])?;
+        let document: PolicyDocument =
+            serde_json::from_value(value).map_err(|e| vec![problem("", e.to_string())])?;
         Policy::from_document(document)
     }
 
@@ -468,7 +476,10 @@ impl Policy {
             if let Some(b) = limits.termination_grace_period_seconds
                 && b.min > b.max
             {
-                problems.push(problem(path, format!("min {} is above max {}", b.min, b.max)));
+                problems.push(problem(
+                    path,
+                    format!("min {} is above max {}", b.min, b.max),
+                ));
             }
         };
         check_bounds(
@@ -584,14 +595,18 @@ mod tests {
         Policy::from_yaml(yaml, "test.yaml")
     }
 
-    const HEADER: &str = "apiVersion: stsguard.dev/v1\nkind: StatefulSetPolicy\nmetadata: {name: t}\n";
+    const HEADER: &str =
+        "apiVersion: stsguard.dev/v1\nkind: StatefulSetPolicy\nmetadata: {name: t}\n";
 
     #[test]
     fn default_policy_loads_and_forces_no_storage_class() {
         let policy = Policy::builtin_default().unwrap();
         let settings = policy.settings_for("default");
         assert_eq!(settings.defaults.storage_class_name, None);
-        assert!(settings.rules.is_empty(), "every rule at its default severity");
+        assert!(
+            settings.rules.is_empty(),
+            "every rule at its default severity"
+        );
         assert_eq!(
             settings.defaults.pod_anti_affinity.as_ref().map(|a| a.kind),
             Some(AntiAffinityType::Preferred)
@@ -618,7 +633,10 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.to_string().contains("defualts"), "{err}");
-        let err = load(&format!("{HEADER}spec:\n  gpu: {{models: [A100-80GB, Z9000]}}\n")).unwrap_err();
+        let err = load(&format!(
+            "{HEADER}spec:\n  gpu: {{models: [A100-80GB, Z9000]}}\n"
+        ))
+        .unwrap_err();
         assert_eq!(err.problems[0].path, "/spec/gpu/models/1");
     }
 
@@ -629,7 +647,10 @@ mod tests {
         ))
         .unwrap();
         let settings = policy.settings_for("x");
-        let allowed: Vec<_> = policy.allowed_gpu_models(&settings).map(|m| m.name.as_str()).collect();
+        let allowed: Vec<_> = policy
+            .allowed_gpu_models(&settings)
+            .map(|m| m.name.as_str())
+            .collect();
         assert_eq!(allowed, ["Z9000"]);
     }
 
@@ -639,11 +660,24 @@ mod tests {
             "{HEADER}spec:\n  rules: {{gpu-count: error}}\n  namespaces:\n  - match: ['ml-*']\n    rules: {{gpu-count: warning}}\n    defaults: {{storageClassName: fast}}\n  - match: [ml-prod]\n    rules: {{gpu-count: off}}\n"
         ))
         .unwrap();
-        assert_eq!(policy.settings_for("web").rule_level("gpu-count"), Some(RuleLevel::Error));
-        assert_eq!(policy.settings_for("ml-dev").rule_level("gpu-count"), Some(RuleLevel::Warning));
-        assert_eq!(policy.settings_for("ml-prod").rule_level("gpu-count"), Some(RuleLevel::Off));
         assert_eq!(
-            policy.settings_for("ml-prod").defaults.storage_class_name.as_deref(),
+            policy.settings_for("web").rule_level("gpu-count"),
+            Some(RuleLevel::Error)
+        );
+        assert_eq!(
+            policy.settings_for("ml-dev").rule_level("gpu-count"),
+            Some(RuleLevel::Warning)
+        );
+        assert_eq!(
+            policy.settings_for("ml-prod").rule_level("gpu-count"),
+            Some(RuleLevel::Off)
+        );
+        assert_eq!(
+            policy
+                .settings_for("ml-prod")
+                .defaults
+                .storage_class_name
+                .as_deref(),
             Some("fast")
         );
     }

@@ -9,13 +9,17 @@ use stsguard::engine::{self, Context, Finding, KubeVersion, Operation, Policy, R
 
 /// `tests/data/...`
 pub fn data(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
 }
 
 /// `../shared/...` beside the checkout (CI puts it there). Missing is a test failure, not a
 /// silent skip.
 pub fn shared(path: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(path);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(path);
     assert!(
         dir.exists(),
         "{} is missing: the tests expect ../shared beside the checkout",

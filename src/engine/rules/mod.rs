@@ -13,10 +13,10 @@ pub mod volumes;
 
 use serde_json::Value;
 
+use super::KubeVersion;
 use super::finding::Finding;
 use super::policy::{Policy, Settings};
 use super::view::StatefulSet;
-use super::KubeVersion;
 
 /// What a rule may read besides the object itself.
 pub struct Cx<'a> {

@@ -25,8 +25,7 @@ const RULE: &str = "schema";
 /// The closed StatefulSet schema (JSON Schema 2020-12).
 pub fn statefulset_schema() -> &'static Value {
     static SCHEMA: LazyLock<Value> = LazyLock::new(|| {
-        let mut schema =
-            schemars::schema_for!(k8s_openapi::api::apps::v1::StatefulSet).to_value();
+        let mut schema = schemars::schema_for!(k8s_openapi::api::apps::v1::StatefulSet).to_value();
         if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
             for (name, def) in defs.iter_mut() {
                 match name.as_str() {
@@ -108,7 +107,12 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for field in unexpected {
-                    out.push(unknown_field(&path, field, error.schema_path().as_str(), cx));
+                    out.push(unknown_field(
+                        &path,
+                        field,
+                        error.schema_path().as_str(),
+                        cx,
+                    ));
                 }
             }
             ValidationErrorKind::Type { .. } => {
@@ -119,7 +123,10 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
                 let hint = if quoted_number {
                     "remove the quotes: the value must be a number, not a string".to_string()
                 } else {
-                    format!("give {} a value of the type the API expects", field_name(&path))
+                    format!(
+                        "give {} a value of the type the API expects",
+                        field_name(&path)
+                    )
                 };
                 out.push(Finding::new(
                     RULE,
@@ -232,7 +239,10 @@ fn display_path(path: &str) -> String {
 }
 
 fn field_name(path: &str) -> &str {
-    path.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or("the field")
+    path.rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("the field")
 }
 
 #[cfg(test)]
@@ -253,7 +263,11 @@ mod tests {
         let findings = testing::run(check, &object);
         assert_eq!(hits(&findings), [("schema", "/spec/replicas")]);
         assert_eq!(findings[0].severity, Severity::Error);
-        assert!(findings[0].message.contains("\"one\" is not of type \"integer\""));
+        assert!(
+            findings[0]
+                .message
+                .contains("\"one\" is not of type \"integer\"")
+        );
     }
 
     #[test]
@@ -290,7 +304,10 @@ mod tests {
             json!([1]);
         assert_eq!(
             hits(&testing::run(check, &object)),
-            [("schema", "/spec/volumeClaimTemplates/0/spec/resources/requests/storage")]
+            [(
+                "schema",
+                "/spec/volumeClaimTemplates/0/spec/resources/requests/storage"
+            )]
         );
     }
 
@@ -317,7 +334,10 @@ mod tests {
 
     #[test]
     fn suggests_only_close_names() {
-        assert_eq!(closest("replica", &["replicas", "selector"]), Some("replicas"));
+        assert_eq!(
+            closest("replica", &["replicas", "selector"]),
+            Some("replicas")
+        );
         assert_eq!(closest("zzzzzz", &["replicas", "selector"]), None);
     }
 }

@@ -139,7 +139,11 @@ mod tests {
         let service = nginx(json!({"clusterIP": "None", "selector": {"app": "web"}}));
         let findings = run_with_services(&testing::web(), &[service]);
         assert_eq!(hits(&findings), [("service-selector", "/spec/serviceName")]);
-        assert!(findings[0].message.contains("app=web"), "{}", findings[0].message);
+        assert!(
+            findings[0].message.contains("app=web"),
+            "{}",
+            findings[0].message
+        );
     }
 
     #[test]

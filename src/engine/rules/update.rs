@@ -142,7 +142,10 @@ mod tests {
         new["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
             json!("5Gi");
         let findings = run(&new, &old);
-        assert_eq!(hits(&findings), [("immutable-field", "/spec/volumeClaimTemplates/0")]);
+        assert_eq!(
+            hits(&findings),
+            [("immutable-field", "/spec/volumeClaimTemplates/0")]
+        );
         assert!(findings[0].hint.contains("--cascade=orphan"));
     }
 
