@@ -1,6 +1,7 @@
 //! The policy engine: pure and synchronous, no I/O. The webhook and the CLI both call
 //! [`review`]; nothing else decides a verdict.
 
+pub mod defaults;
 pub mod finding;
 pub mod gpu_models;
 pub mod normalize;
@@ -164,6 +165,7 @@ pub fn review(
     }
     let settings = policy.settings_for(namespace);
 
+    let raw = object;
     let (object, old_object) = match context.source {
         Source::ApiServer => (
             std::borrow::Cow::Borrowed(object),
@@ -227,6 +229,10 @@ pub fn review(
         }
         review.findings.push(finding);
     }
+
+    let mutation = defaults::mutate(&settings.defaults, operation, raw, &object, old);
+    review.patch = mutation.patch;
+    review.defaulted = mutation.defaulted;
     Ok(review)
 }
 

@@ -1,0 +1,242 @@
+//! The organisation defaults of SPEC §2, one file per default.
+//!
+//! A default only fills a value the user did not choose. Objects from the API server arrive
+//! defaulted, so a field holding the Kubernetes built-in value counts as unset. Decisions are
+//! taken on the normalised object (what the API server stores); the patch is built on the raw
+//! JSON the caller gave, so it is relative to the user's file offline and to the request's
+//! object in the webhook.
+//!
+//! Defaults are for CREATE. On UPDATE nothing new is introduced: a value stsguard defaulted
+//! earlier (listed in the old object's `stsguard.dev/defaulted`) that a full replace dropped
+//! is copied back from the old object, because a change under `spec.template` restarts every
+//! pod and claim templates cannot change at all.
+
+mod anti_affinity;
+pub mod patch;
+mod revision_history;
+mod storage_class;
+mod update_strategy;
+
+use serde_json::Value;
+
+use super::Operation;
+use super::policy::Defaults;
+use super::view::{at, get};
+use patch::PatchBuilder;
+
+/// Annotation listing the defaults a user keeps at the built-in value (`*` for all).
+pub const KEEP_ANNOTATION: &str = "stsguard.dev/keep";
+/// Annotation recording which defaults stsguard applied.
+pub const DEFAULTED_ANNOTATION: &str = "stsguard.dev/defaulted";
+
+/// Every default, in the order they are applied and listed.
+pub const NAMES: [&str; 5] = [
+    update_strategy::UPDATE_STRATEGY,
+    update_strategy::PARTITION,
+    revision_history::NAME,
+    storage_class::NAME,
+    anti_affinity::NAME,
+];
+
+/// One value to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Set {
+    /// Which default this serves.
+    pub name: &'static str,
+    /// Unescaped path tokens.
+    pub tokens: Vec<String>,
+    pub value: Value,
+}
+
+impl Set {
+    fn new(name: &'static str, tokens: &[&str], value: Value) -> Self {
+        Set {
+            name,
+            tokens: tokens.iter().map(|t| (*t).to_string()).collect(),
+            value,
+        }
+    }
+}
+
+/// What the defaults read.
+pub struct Cx<'a> {
+    pub defaults: &'a Defaults,
+    /// The normalised new object.
+    pub object: &'a Value,
+    /// The normalised old object, on UPDATE.
+    pub old: Option<&'a Value>,
+    keep: Vec<&'a str>,
+    old_defaulted: Vec<&'a str>,
+    new_defaulted: Vec<&'a str>,
+}
+
+impl Cx<'_> {
+    /// Whether the user keeps this default at the built-in value.
+    pub fn keeps(&self, name: &str) -> bool {
+        self.keep.iter().any(|k| *k == "*" || k.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether a value of this default may be copied back from the old object: stsguard
+    /// put it there (the old object lists it), and the new object no longer lists it (a
+    /// full replace dropped it — a user who edits the live object keeps the annotation, and
+    /// their change stands).
+    pub fn restorable(&self, name: &str) -> bool {
+        self.old_defaulted.contains(&name) && !self.new_defaulted.contains(&name)
+    }
+}
+
+/// The result of applying defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutation<'a> {
+    pub patch: json_patch::Patch,
+    /// Names of the defaults applied (or restored), in [`NAMES`] order.
+    pub defaulted: Vec<&'static str>,
+    /// The raw object with the patch applied (borrowed when nothing changed).
+    pub object: std::borrow::Cow<'a, Value>,
+}
+
+/// Computes the defaults for one object. `raw` is what the caller holds; `normalized` and
+/// `old` are as the API server sees them.
+pub fn mutate<'a>(
+    defaults: &Defaults,
+    operation: Operation,
+    raw: &'a Value,
+    normalized: &Value,
+    old: Option<&Value>,
+) -> Mutation<'a> {
+    let cx = Cx {
+        defaults,
+        object: normalized,
+        old,
+        keep: annotation_list(normalized, KEEP_ANNOTATION),
+        old_defaulted: old.map(|o| annotation_list(o, DEFAULTED_ANNOTATION)).unwrap_or_default(),
+        new_defaulted: annotation_list(normalized, DEFAULTED_ANNOTATION),
+    };
+    let sets: Vec<Set> = match operation {
+        Operation::Create => [
+            update_strategy::create(&cx),
+            revision_history::create(&cx),
+            storage_class::create(&cx),
+            anti_affinity::create(&cx),
+        ]
+        .concat(),
+        Operation::Update if old.is_some() => [
+            update_strategy::update(&cx),
+            revision_history::update(&cx),
+            storage_class::update(&cx),
+            anti_affinity::update(&cx),
+        ]
+        .concat(),
+        _ => Vec::new(),
+    };
+    let mut builder = PatchBuilder::new(raw);
+    for set in &sets {
+        let tokens: Vec<&str> = set.tokens.iter().map(String::as_str).collect();
+        builder.set(&tokens, set.value.clone());
+    }
+    let defaulted: Vec<&'static str> = NAMES
+        .into_iter()
+        .filter(|name| sets.iter().any(|set| set.name == *name))
+        .collect();
+    if !defaulted.is_empty() {
+        let mut listed: Vec<&str> = cx.new_defaulted.clone();
+        if operation == Operation::Update {
+            listed.extend(&cx.old_defaulted);
+        }
+        listed.extend(&defaulted);
+        let value: Vec<&str> = NAMES
+            .into_iter()
+            .filter(|name| listed.contains(name))
+            .collect();
+        builder.set(
+            &["metadata", "annotations", DEFAULTED_ANNOTATION],
+            Value::String(value.join(",")),
+        );
+    }
+    let (patch, object) = builder.finish();
+    Mutation {
+        patch,
+        defaulted,
+        object,
+    }
+}
+
+/// A comma-separated annotation as a list of trimmed, non-empty entries.
+fn annotation_list<'a>(object: &'a Value, key: &str) -> Vec<&'a str> {
+    at(object, &["metadata", "annotations", key])
+        .and_then(Value::as_str)
+        .map(|list| list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// `spec.replicas` of the normalised object.
+fn replicas(object: &Value) -> i64 {
+    get(object, "spec").and_then(|s| get(s, "replicas")).and_then(Value::as_i64).unwrap_or(1)
+}
+
+/// The generic UPDATE rule for a default living at one path: when the new value counts as
+/// unset and the old object holds a value stsguard put there, copy it back.
+fn restore(cx: &Cx<'_>, name: &'static str, tokens: &[&str], unset: fn(Option<&Value>) -> bool) -> Vec<Set> {
+    let Some(old) = cx.old else {
+        return Vec::new();
+    };
+    if cx.keeps(name) || !cx.restorable(name) {
+        return Vec::new();
+    }
+    let old_value = at(old, tokens);
+    match old_value {
+        Some(value) if !unset(old_value) && unset(at(cx.object, tokens)) => {
+            vec![Set::new(name, tokens, value.clone())]
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::{Value, json};
+
+    use super::{Mutation, mutate};
+    use crate::engine::Operation;
+    use crate::engine::normalize;
+    use crate::engine::policy::Defaults;
+
+    /// Defaults from a JSON `spec.defaults`.
+    pub fn defaults(value: Value) -> Defaults {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// Mutates a file-like object on CREATE.
+    pub fn create(defaults: &Defaults, raw: &Value) -> Mutation<'static> {
+        let m = mutate(defaults, Operation::Create, raw, &normalize::apply(raw), None);
+        Mutation {
+            object: std::borrow::Cow::Owned(m.object.into_owned()),
+            ..m
+        }
+    }
+
+    /// Mutates on UPDATE; both objects as the API server sends them (defaulted).
+    pub fn update(defaults: &Defaults, new: &Value, old: &Value) -> Mutation<'static> {
+        let (new, old) = (normalize::apply(new), normalize::apply(old));
+        let m = mutate(defaults, Operation::Update, &new, &new, Some(&old));
+        Mutation {
+            object: std::borrow::Cow::Owned(m.object.into_owned()),
+            ..m
+        }
+    }
+
+    /// The patch as JSON, for assertions.
+    pub fn ops(mutation: &Mutation<'_>) -> Value {
+        serde_json::to_value(&mutation.patch).unwrap()
+    }
+
+    /// The seed `web` StatefulSet.
+    pub fn web() -> Value {
+        crate::engine::rules::testing::web()
+    }
+
+    pub fn annotated(mut object: Value, key: &str, value: &str) -> Value {
+        object["metadata"]["annotations"] = json!({key: value});
+        object
+    }
+}
