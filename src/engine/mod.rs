@@ -165,7 +165,7 @@ pub fn review(
     }
     let settings = policy.settings_for(namespace);
 
-    let raw = object;
+    let input = object;
     let (object, old_object) = match context.source {
         Source::ApiServer => (
             std::borrow::Cow::Borrowed(object),
@@ -230,7 +230,7 @@ pub fn review(
         review.findings.push(finding);
     }
 
-    let mutation = defaults::mutate(&settings.defaults, operation, raw, &object, old);
+    let mutation = defaults::mutate(&settings.defaults, operation, input, &object, old);
     review.patch = mutation.patch;
     review.defaulted = mutation.defaulted;
     Ok(review)
