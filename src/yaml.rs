@@ -60,6 +60,9 @@ pub struct Document {
     pub value: Option<Value>,
     /// Where the document starts: its `---` line, or its first node.
     pub start: Location,
+    /// The document's bytes in the input text (from its `---` line, if any, to the next
+    /// document), for passing a document through unchanged.
+    pub span: std::ops::Range<usize>,
     /// Positions of the nodes of `value`, `None` when there are none to give.
     positions: Option<PosTree>,
 }
@@ -70,6 +73,7 @@ impl Document {
         Document {
             value,
             start,
+            span: 0..0,
             positions: None,
         }
     }
@@ -132,17 +136,26 @@ impl std::error::Error for YamlError {}
 
 /// Splits a YAML stream into documents, each parsed on its own: a broken document does not
 /// stop the others.
-pub fn parse_stream(text: &str) -> Vec<Result<Document, YamlError>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+pub fn parse_stream(input: &str) -> Vec<Result<Document, YamlError>> {
+    let text = input.strip_prefix('\u{feff}').unwrap_or(input);
+    let bom = input.len() - text.len();
     let mut out = Vec::new();
     for chunk in split_documents(text) {
         if chunk.text.trim().is_empty() {
             continue;
         }
+        // `chunk.text` is a slice of `text`: its offset gives the document's span.
+        let start = bom + (chunk.text.as_ptr() as usize - text.as_ptr() as usize);
+        let span = start..start + chunk.text.len();
         // The parser is not ours: should it ever panic, report the document instead of
         // taking the whole run down.
         match catch_unwind(AssertUnwindSafe(|| parse_chunk(&chunk))) {
-            Ok(docs) => out.extend(docs),
+            Ok(docs) => out.extend(docs.into_iter().map(|doc| {
+                doc.map(|mut doc| {
+                    doc.span = span.clone();
+                    doc
+                })
+            })),
             Err(_) => out.push(Err(YamlError {
                 line: chunk.first_line,
                 column: 1,
@@ -699,6 +712,7 @@ impl Builder {
             Some(root) if !self.empty => Document {
                 value: Some(root.value),
                 start,
+                span: 0..0,
                 positions: Some(root.pos),
             },
             _ => Document::new(None, start),
@@ -1749,5 +1763,25 @@ ref: *n
                 "{name}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn spans_cover_each_document_text() {
+        let text = "\u{feff}a: 1\n---\nb: 2\n---\n# only a comment\n---\nc: [3\n---\nd: 4\n";
+        let docs = parse_stream(text);
+        let spans: Vec<&str> = docs
+            .iter()
+            .filter_map(|d| d.as_ref().ok())
+            .map(|d| &text[d.span.clone()])
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                "a: 1\n",
+                "---\nb: 2\n",
+                "---\n# only a comment\n",
+                "---\nd: 4\n"
+            ]
+        );
     }
 }

@@ -4,7 +4,8 @@ use stsguard::engine::rules::catalog::RULES;
 
 #[test]
 fn readme_lists_every_rule_with_its_default_severity() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let listed: Vec<(String, String)> = readme
         .lines()
         .filter_map(|line| {

@@ -71,18 +71,29 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
 /// Reads one file (or stdin for `-`). Text that is not UTF-8 becomes a located error in
 /// the file's single document rather than a failure of the run.
 pub fn read_source(path: &Path) -> Result<SourceFile, String> {
-    let (name, bytes) = if path.as_os_str() == "-" {
+    let (name, bytes) = read_bytes(path)?;
+    Ok(parse_source(name, &bytes))
+}
+
+/// Reads one file (or stdin) and keeps its text, for commands that pass documents through.
+pub fn read_source_text(path: &Path) -> Result<(SourceFile, String), String> {
+    let (name, bytes) = read_bytes(path)?;
+    let source = parse_source(name, &bytes);
+    Ok((source, String::from_utf8(bytes).unwrap_or_default()))
+}
+
+fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), String> {
+    if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
             .map_err(|e| format!("cannot read stdin: {e}"))?;
-        (STDIN_NAME.to_string(), bytes)
+        Ok((STDIN_NAME.to_string(), bytes))
     } else {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        (path.display().to_string(), bytes)
-    };
-    Ok(parse_source(name, &bytes))
+        Ok((path.display().to_string(), bytes))
+    }
 }
 
 /// Splits already-read bytes into documents.

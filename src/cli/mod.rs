@@ -2,7 +2,9 @@
 //! input, calls the engine and prints what it said.
 
 pub mod input;
+pub mod mutate;
 pub mod output;
+pub mod plan;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -35,6 +37,10 @@ pub struct Cli {
 pub enum Command {
     /// Check StatefulSets in YAML or JSON files, directories or stdin.
     Validate(validate::ValidateArgs),
+    /// Print the objects with the policy's defaults applied (what the mutating webhook does).
+    Mutate(mutate::MutateArgs),
+    /// Show what the controller will create: pod names, DNS names, PVCs and orders.
+    Plan(plan::PlanArgs),
     /// Policy file helpers.
     Policy {
         #[command(subcommand)]
@@ -97,6 +103,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Mutate(args) => mutate::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::Policy { command } => run_policy(command),
     };
     ExitCode::from(code)

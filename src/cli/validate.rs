@@ -41,7 +41,7 @@ pub struct ValidateArgs {
 }
 
 /// Which object a finding belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ObjectRef {
     pub kind: String,
     pub namespace: String,
@@ -220,13 +220,13 @@ pub fn review_sources(
             }
         }
     }
-    let old_objects: HashMap<(String, String), &Value> = old_sources
+    let old_objects: HashMap<ObjectRef, &Value> = old_sources
         .iter()
         .flat_map(|source| source.documents.iter().filter_map(|d| d.as_ref().ok()))
         .filter_map(|document| document.value.as_ref())
         .flat_map(input::objects_of)
         .filter(|found| input::is_statefulset(found.value))
-        .map(|found| (object_key(found.value, options.namespace), found.value))
+        .map(|found| (object_ref(found.value, options.namespace), found.value))
         .collect();
 
     let progress = progress_bar(work.len());
@@ -259,13 +259,13 @@ pub fn review_sources(
 
 fn review_one(
     item: &Work<'_>,
-    old_objects: &HashMap<(String, String), &Value>,
+    old_objects: &HashMap<ObjectRef, &Value>,
     options: &ReviewOptions<'_>,
     context: &Context<'_>,
 ) -> (JudgedObject, Vec<LocatedFinding>) {
     let value = item.found.value;
-    let key = object_key(value, options.namespace);
-    let old = old_objects.get(&key).copied();
+    let object = object_ref(value, options.namespace);
+    let old = old_objects.get(&object).copied();
     let operation = if old.is_some() {
         Operation::Update
     } else {
@@ -279,11 +279,6 @@ fn review_one(
             format!("cannot evaluate the object: {error}"),
             "write the StatefulSet as a YAML mapping",
         )],
-    };
-    let object = ObjectRef {
-        kind: "StatefulSet".into(),
-        namespace: key.0,
-        name: key.1,
     };
     let start = input::locate(item.document, &item.found.prefix, "");
     let located: Vec<LocatedFinding> = findings
@@ -316,14 +311,15 @@ fn review_one(
     (judged, located)
 }
 
-/// (namespace, name) of an object, with `default_namespace` when it names none.
-fn object_key(value: &Value, default_namespace: &str) -> (String, String) {
+/// Kind, namespace and name of a StatefulSet, with `default_namespace` when it names none.
+pub fn object_ref(value: &Value, default_namespace: &str) -> ObjectRef {
     let meta = value.get("metadata");
     let field = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str);
-    (
-        field("namespace").unwrap_or(default_namespace).to_string(),
-        field("name").unwrap_or("<unnamed>").to_string(),
-    )
+    ObjectRef {
+        kind: "StatefulSet".into(),
+        namespace: field("namespace").unwrap_or(default_namespace).to_string(),
+        name: field("name").unwrap_or("<unnamed>").to_string(),
+    }
 }
 
 /// A progress bar on stderr, only on a terminal and only for runs long enough to need one.

@@ -190,7 +190,7 @@ pub struct GpuSettings {
     #[serde(default)]
     pub models: Option<Vec<String>>,
     /// Largest `nvidia.com/gpumem` (MiB) one vGPU may ask for.
-    #[serde(default)]
+    #[serde(default, rename = "maxMemoryMiB")]
     #[schemars(range(min = 1))]
     pub max_memory_mib: Option<u64>,
     /// Models beyond the built-in table: name and MIG profiles (`1g.10gb: 7`).

@@ -31,15 +31,16 @@ pub fn create(cx: &Cx<'_>) -> Vec<Set> {
         return Vec::new();
     }
     // The term selects the StatefulSet's own pods through its selector's matchLabels.
-    let match_labels: BTreeMap<String, String> = at(cx.object, &["spec", "selector", "matchLabels"])
-        .and_then(Value::as_object)
-        .map(|labels| {
-            labels
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let match_labels: BTreeMap<String, String> =
+        at(cx.object, &["spec", "selector", "matchLabels"])
+            .and_then(Value::as_object)
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
     if match_labels.is_empty() {
         return Vec::new();
     }
@@ -57,10 +58,12 @@ pub fn create(cx: &Cx<'_>) -> Vec<Set> {
             ..PodAntiAffinity::default()
         },
         _ => PodAntiAffinity {
-            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
-                pod_affinity_term: term,
-                weight: policy.weight,
-            }]),
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    pod_affinity_term: term,
+                    weight: policy.weight,
+                },
+            ]),
             ..PodAntiAffinity::default()
         },
     };
@@ -109,10 +112,12 @@ mod tests {
 
     #[test]
     fn adds_a_required_term_when_the_policy_says_so() {
-        let defaults = defaults(json!({"podAntiAffinity": {"type": "required", "topologyKey": "topology.kubernetes.io/zone"}}));
+        let defaults = defaults(
+            json!({"podAntiAffinity": {"type": "required", "topologyKey": "topology.kubernetes.io/zone"}}),
+        );
         let mutation = create(&defaults, &web());
-        let term = &mutation.object["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
-            ["requiredDuringSchedulingIgnoredDuringExecution"][0];
+        let term = &mutation.object["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            [0];
         assert_eq!(term["topologyKey"], "topology.kubernetes.io/zone");
     }
 
@@ -128,7 +133,8 @@ mod tests {
         let mut object = web();
         object["spec"]["replicas"] = json!(1);
         assert!(create(&preferred(), &object).patch.0.is_empty());
-        let single = defaults(json!({"podAntiAffinity": {"type": "preferred", "singleReplica": true}}));
+        let single =
+            defaults(json!({"podAntiAffinity": {"type": "preferred", "singleReplica": true}}));
         assert_eq!(create(&single, &object).defaulted, ["podAntiAffinity"]);
     }
 
@@ -138,7 +144,10 @@ mod tests {
         new["spec"]["replicas"] = json!(5);
         let mutation = update(&preferred(), &new, &web());
         assert!(mutation.patch.0.is_empty());
-        assert_eq!(mutation.object["spec"]["template"], web()["spec"]["template"]);
+        assert_eq!(
+            mutation.object["spec"]["template"],
+            web()["spec"]["template"]
+        );
     }
 
     #[test]
@@ -146,8 +155,7 @@ mod tests {
         let old = create(&preferred(), &web()).object.into_owned();
         let mutation = update(&preferred(), &web(), &old);
         assert_eq!(
-            mutation.object["spec"]["template"],
-            old["spec"]["template"],
+            mutation.object["spec"]["template"], old["spec"]["template"],
             "no template change, so no rollout"
         );
         assert_eq!(mutation.defaulted, ["podAntiAffinity"]);

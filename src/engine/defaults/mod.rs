@@ -73,7 +73,9 @@ pub struct Cx<'a> {
 impl Cx<'_> {
     /// Whether the user keeps this default at the built-in value.
     pub fn keeps(&self, name: &str) -> bool {
-        self.keep.iter().any(|k| *k == "*" || k.eq_ignore_ascii_case(name))
+        self.keep
+            .iter()
+            .any(|k| *k == "*" || k.eq_ignore_ascii_case(name))
     }
 
     /// Whether a value of this default may be copied back from the old object: stsguard
@@ -109,7 +111,9 @@ pub fn mutate<'a>(
         object: normalized,
         old,
         keep: annotation_list(normalized, KEEP_ANNOTATION),
-        old_defaulted: old.map(|o| annotation_list(o, DEFAULTED_ANNOTATION)).unwrap_or_default(),
+        old_defaulted: old
+            .map(|o| annotation_list(o, DEFAULTED_ANNOTATION))
+            .unwrap_or_default(),
         new_defaulted: annotation_list(normalized, DEFAULTED_ANNOTATION),
     };
     let sets: Vec<Set> = match operation {
@@ -165,18 +169,31 @@ pub fn mutate<'a>(
 fn annotation_list<'a>(object: &'a Value, key: &str) -> Vec<&'a str> {
     at(object, &["metadata", "annotations", key])
         .and_then(Value::as_str)
-        .map(|list| list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// `spec.replicas` of the normalised object.
 fn replicas(object: &Value) -> i64 {
-    get(object, "spec").and_then(|s| get(s, "replicas")).and_then(Value::as_i64).unwrap_or(1)
+    get(object, "spec")
+        .and_then(|s| get(s, "replicas"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
 }
 
 /// The generic UPDATE rule for a default living at one path: when the new value counts as
 /// unset and the old object holds a value stsguard put there, copy it back.
-fn restore(cx: &Cx<'_>, name: &'static str, tokens: &[&str], unset: fn(Option<&Value>) -> bool) -> Vec<Set> {
+fn restore(
+    cx: &Cx<'_>,
+    name: &'static str,
+    tokens: &[&str],
+    unset: fn(Option<&Value>) -> bool,
+) -> Vec<Set> {
     let Some(old) = cx.old else {
         return Vec::new();
     };
@@ -208,7 +225,13 @@ pub(crate) mod testing {
 
     /// Mutates a file-like object on CREATE.
     pub fn create(defaults: &Defaults, raw: &Value) -> Mutation<'static> {
-        let m = mutate(defaults, Operation::Create, raw, &normalize::apply(raw), None);
+        let m = mutate(
+            defaults,
+            Operation::Create,
+            raw,
+            &normalize::apply(raw),
+            None,
+        );
         Mutation {
             object: std::borrow::Cow::Owned(m.object.into_owned()),
             ..m

@@ -60,10 +60,12 @@ impl<'a> PatchBuilder<'a> {
                         None => return,
                     }
                 }
-                Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                    Some(child) => child,
-                    None => return,
-                },
+                Value::Array(items) => {
+                    match token.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                        Some(child) => child,
+                        None => return,
+                    }
+                }
                 _ => return,
             };
         }
@@ -74,10 +76,11 @@ impl<'a> PatchBuilder<'a> {
         match map.get(*leaf) {
             Some(existing) if *existing == value => {}
             Some(_) => {
-                self.operations.push(PatchOperation::Replace(ReplaceOperation {
-                    path,
-                    value: value.clone(),
-                }));
+                self.operations
+                    .push(PatchOperation::Replace(ReplaceOperation {
+                        path,
+                        value: value.clone(),
+                    }));
                 map.insert((*leaf).to_string(), value);
             }
             None => {
@@ -109,7 +112,10 @@ mod tests {
     fn creates_missing_parents_first() {
         let input = json!({"spec": {}});
         let mut builder = PatchBuilder::new(&input);
-        builder.set(&["spec", "updateStrategy", "rollingUpdate", "partition"], json!(2));
+        builder.set(
+            &["spec", "updateStrategy", "rollingUpdate", "partition"],
+            json!(2),
+        );
         let (patch, object) = builder.finish();
         assert_eq!(
             ops(&patch),
@@ -119,14 +125,20 @@ mod tests {
                 {"op": "add", "path": "/spec/updateStrategy/rollingUpdate/partition", "value": 2},
             ])
         );
-        assert_eq!(object["spec"]["updateStrategy"]["rollingUpdate"]["partition"], 2);
+        assert_eq!(
+            object["spec"]["updateStrategy"]["rollingUpdate"]["partition"],
+            2
+        );
     }
 
     #[test]
     fn escapes_keys_per_rfc_6901() {
         let input = json!({"metadata": {}});
         let mut builder = PatchBuilder::new(&input);
-        builder.set(&["metadata", "annotations", "stsguard.dev/defaulted"], json!("partition"));
+        builder.set(
+            &["metadata", "annotations", "stsguard.dev/defaulted"],
+            json!("partition"),
+        );
         let (patch, _) = builder.finish();
         assert_eq!(
             ops(&patch)[1]["path"],
@@ -162,8 +174,26 @@ mod tests {
     fn walks_into_array_items() {
         let input = json!({"spec": {"volumeClaimTemplates": [{"spec": {}}]}});
         let mut builder = PatchBuilder::new(&input);
-        builder.set(&["spec", "volumeClaimTemplates", "0", "spec", "storageClassName"], json!("fast"));
-        builder.set(&["spec", "volumeClaimTemplates", "7", "spec", "storageClassName"], json!("fast"));
+        builder.set(
+            &[
+                "spec",
+                "volumeClaimTemplates",
+                "0",
+                "spec",
+                "storageClassName",
+            ],
+            json!("fast"),
+        );
+        builder.set(
+            &[
+                "spec",
+                "volumeClaimTemplates",
+                "7",
+                "spec",
+                "storageClassName",
+            ],
+            json!("fast"),
+        );
         let (patch, _) = builder.finish();
         assert_eq!(
             ops(&patch),

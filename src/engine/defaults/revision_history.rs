@@ -17,7 +17,9 @@ fn unset(value: Option<&Value>) -> bool {
 
 pub fn create(cx: &Cx<'_>) -> Vec<Set> {
     match cx.defaults.revision_history_limit {
-        Some(limit) if i64::from(limit) != BUILTIN && !cx.keeps(NAME) && unset(at(cx.object, PATH)) => {
+        Some(limit)
+            if i64::from(limit) != BUILTIN && !cx.keeps(NAME) && unset(at(cx.object, PATH)) =>
+        {
             vec![Set::new(NAME, PATH, json!(limit))]
         }
         _ => Vec::new(),
@@ -36,7 +38,10 @@ mod tests {
     #[test]
     fn sets_the_limit_when_unset_or_builtin() {
         let defaults = defaults(json!({"revisionHistoryLimit": 5}));
-        assert_eq!(create(&defaults, &web()).object["spec"]["revisionHistoryLimit"], 5);
+        assert_eq!(
+            create(&defaults, &web()).object["spec"]["revisionHistoryLimit"],
+            5
+        );
         let mut builtin = web();
         builtin["spec"]["revisionHistoryLimit"] = json!(10);
         let mutation = create(&defaults, &builtin);
@@ -60,7 +65,10 @@ mod tests {
     fn update_restores_the_defaulted_limit_after_a_replace() {
         let defaults = defaults(json!({"revisionHistoryLimit": 5}));
         let old = create(&defaults, &web()).object.into_owned();
-        assert_eq!(update(&defaults, &web(), &old).object["spec"]["revisionHistoryLimit"], 5);
+        assert_eq!(
+            update(&defaults, &web(), &old).object["spec"]["revisionHistoryLimit"],
+            5
+        );
     }
 
     #[test]

@@ -36,7 +36,13 @@ pub fn create(cx: &Cx<'_>) -> Vec<Set> {
             let index = index.to_string();
             Set::new(
                 NAME,
-                &["spec", "volumeClaimTemplates", &index, "spec", "storageClassName"],
+                &[
+                    "spec",
+                    "volumeClaimTemplates",
+                    &index,
+                    "spec",
+                    "storageClassName",
+                ],
                 json!(class),
             )
         })
@@ -63,7 +69,13 @@ pub fn update(cx: &Cx<'_>) -> Vec<Set> {
             let index = index.to_string();
             Some(Set::new(
                 NAME,
-                &["spec", "volumeClaimTemplates", &index, "spec", "storageClassName"],
+                &[
+                    "spec",
+                    "volumeClaimTemplates",
+                    &index,
+                    "spec",
+                    "storageClassName",
+                ],
                 json!(class),
             ))
         })

@@ -25,13 +25,16 @@ fn is_builtin_strategy(strategy: Option<&Value>) -> bool {
     let Some(map) = strategy.as_object() else {
         return strategy.is_null();
     };
-    let type_ok = map
-        .get("type")
-        .is_none_or(|t| t.as_str().is_some_and(|t| t.is_empty() || t == "RollingUpdate"));
+    let type_ok = map.get("type").is_none_or(|t| {
+        t.as_str()
+            .is_some_and(|t| t.is_empty() || t == "RollingUpdate")
+    });
     let rolling_ok = map.get("rollingUpdate").is_none_or(|rolling| {
         rolling.is_null()
             || rolling.as_object().is_some_and(|r| {
-                r.iter().all(|(key, value)| key == "partition" && (value.is_null() || value.as_i64() == Some(0)))
+                r.iter().all(|(key, value)| {
+                    key == "partition" && (value.is_null() || value.as_i64() == Some(0))
+                })
             })
     });
     type_ok && rolling_ok && map.keys().all(|k| k == "type" || k == "rollingUpdate")
@@ -60,7 +63,11 @@ pub fn create(cx: &Cx<'_>) -> Vec<Set> {
     {
         // The whole strategy is replaced: OnDelete with a rollingUpdate block (which the API
         // server adds as {partition: 0}) is invalid, and a patch never removes.
-        sets.push(Set::new(UPDATE_STRATEGY, STRATEGY, json!({"type": "OnDelete"})));
+        sets.push(Set::new(
+            UPDATE_STRATEGY,
+            STRATEGY,
+            json!({"type": "OnDelete"}),
+        ));
         on_delete = true;
     }
     if let Some(partition) = cx.defaults.partition
@@ -91,10 +98,14 @@ mod tests {
     fn sets_the_partition_over_the_builtin_zero_on_create() {
         let defaults = defaults(json!({"partition": 1}));
         let mutation = create(&defaults, &web());
-        assert_eq!(mutation.object["spec"]["updateStrategy"]["rollingUpdate"]["partition"], 1);
+        assert_eq!(
+            mutation.object["spec"]["updateStrategy"]["rollingUpdate"]["partition"],
+            1
+        );
         assert_eq!(mutation.defaulted, ["partition"]);
         let mut builtin = web();
-        builtin["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+        builtin["spec"]["updateStrategy"] =
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
         assert_eq!(create(&defaults, &builtin).defaulted, ["partition"]);
     }
 
@@ -108,16 +119,36 @@ mod tests {
 
     #[test]
     fn keep_annotation_opts_out_of_the_partition() {
-        let object = annotated(web(), "stsguard.dev/keep", "revisionHistoryLimit, partition");
-        assert!(create(&defaults(json!({"partition": 1})), &object).patch.0.is_empty());
+        let object = annotated(
+            web(),
+            "stsguard.dev/keep",
+            "revisionHistoryLimit, partition",
+        );
+        assert!(
+            create(&defaults(json!({"partition": 1})), &object)
+                .patch
+                .0
+                .is_empty()
+        );
         let object = annotated(web(), "stsguard.dev/keep", "*");
-        assert!(create(&defaults(json!({"partition": 1})), &object).patch.0.is_empty());
+        assert!(
+            create(&defaults(json!({"partition": 1})), &object)
+                .patch
+                .0
+                .is_empty()
+        );
     }
 
     #[test]
     fn sets_on_delete_replacing_the_builtin_strategy() {
-        let mutation = create(&defaults(json!({"updateStrategy": "OnDelete", "partition": 2})), &web());
-        assert_eq!(mutation.object["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
+        let mutation = create(
+            &defaults(json!({"updateStrategy": "OnDelete", "partition": 2})),
+            &web(),
+        );
+        assert_eq!(
+            mutation.object["spec"]["updateStrategy"],
+            json!({"type": "OnDelete"})
+        );
         assert_eq!(mutation.defaulted, ["updateStrategy"]);
         assert!(!ops(&mutation).to_string().contains("remove"));
     }
@@ -128,14 +159,18 @@ mod tests {
         object["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
         let defaults_ = defaults(json!({"updateStrategy": "RollingUpdate", "partition": 2}));
         assert!(create(&defaults_, &object).patch.0.is_empty());
-        object["spec"]["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2}});
+        object["spec"]["updateStrategy"] =
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 2}});
         let on_delete = defaults(json!({"updateStrategy": "OnDelete"}));
         assert!(create(&on_delete, &object).patch.0.is_empty());
     }
 
     #[test]
     fn rolling_update_policy_over_the_builtin_changes_nothing() {
-        let mutation = create(&defaults(json!({"updateStrategy": "RollingUpdate", "partition": 0})), &web());
+        let mutation = create(
+            &defaults(json!({"updateStrategy": "RollingUpdate", "partition": 0})),
+            &web(),
+        );
         assert!(mutation.patch.0.is_empty());
     }
 
@@ -144,7 +179,10 @@ mod tests {
         let defaults = defaults(json!({"partition": 1}));
         let old = create(&defaults, &web()).object.into_owned();
         let mutation = update(&defaults, &web(), &old);
-        assert_eq!(mutation.object["spec"]["updateStrategy"]["rollingUpdate"]["partition"], 1);
+        assert_eq!(
+            mutation.object["spec"]["updateStrategy"]["rollingUpdate"]["partition"],
+            1
+        );
         assert_eq!(mutation.defaulted, ["partition"]);
     }
 
@@ -170,6 +208,9 @@ mod tests {
         let defaults = defaults(json!({"updateStrategy": "OnDelete"}));
         let old = create(&defaults, &web()).object.into_owned();
         let mutation = update(&defaults, &web(), &old);
-        assert_eq!(mutation.object["spec"]["updateStrategy"], json!({"type": "OnDelete"}));
+        assert_eq!(
+            mutation.object["spec"]["updateStrategy"],
+            json!({"type": "OnDelete"})
+        );
     }
 }

@@ -1,0 +1,228 @@
+//! `stsguard mutate`: the defaults the mutating webhook would apply, offline.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::input::{self, SourceFile};
+use super::validate::ObjectRef;
+use super::{EXIT_OK, EXIT_USAGE, PolicyArgs};
+use crate::engine::{self, Context, KubeVersion, Operation, Policy, Source};
+
+#[derive(Debug, Args)]
+pub struct MutateArgs {
+    /// A file, or - for stdin.
+    #[arg(value_name = "PATH", default_value = "-")]
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = MutateFormat::Yaml)]
+    pub output: MutateFormat,
+    /// The previous version of the objects: apply UPDATE semantics (nothing new is
+    /// introduced; values stsguard defaulted and a replace dropped come back).
+    #[arg(long, value_name = "FILE")]
+    pub old: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MutateFormat {
+    /// The documents with defaults applied; other documents unchanged.
+    Yaml,
+    /// RFC 6902 patches, one record per StatefulSet.
+    JsonPatch,
+    /// A unified diff per changed document.
+    Diff,
+}
+
+/// The defaults for one StatefulSet.
+#[derive(Debug, Clone, Serialize)]
+pub struct MutationRecord {
+    pub file: String,
+    pub object: ObjectRef,
+    pub defaulted: Vec<&'static str>,
+    pub patch: json_patch::Patch,
+}
+
+/// One document after mutation.
+pub struct MutatedDocument {
+    /// The document as read (`None` for empty documents).
+    pub before: Option<Value>,
+    /// The document with every patch applied; equal to `before` when nothing changed.
+    pub after: Option<Value>,
+    /// The document's own text, for passing it through unchanged.
+    pub text: String,
+}
+
+/// Applies the policy's defaults to every StatefulSet of a source.
+pub fn mutate_source(
+    source: &SourceFile,
+    text: &str,
+    old: &HashMap<(String, String), Value>,
+    policy: &Policy,
+    namespace: &str,
+) -> Result<(Vec<MutatedDocument>, Vec<MutationRecord>), String> {
+    let context = Context {
+        source: Source::File,
+        namespace: Some(namespace),
+        kube_version: KubeVersion::LATEST,
+        strict: false,
+        services: &[],
+    };
+    let mut documents = Vec::new();
+    let mut records = Vec::new();
+    for document in &source.documents {
+        let document = document.as_ref().map_err(|error| {
+            format!(
+                "{}:{}:{}: not valid YAML: {}",
+                source.name, error.line, error.column, error.message
+            )
+        })?;
+        let mut after = document.value.clone();
+        if let Some(value) = &document.value {
+            for found in input::objects_of(value) {
+                if !input::is_statefulset(found.value) {
+                    continue;
+                }
+                let object = super::validate::object_ref(found.value, namespace);
+                let previous = old.get(&(object.namespace.clone(), object.name.clone()));
+                let operation = if previous.is_some() {
+                    Operation::Update
+                } else {
+                    Operation::Create
+                };
+                let review = engine::review(policy, operation, found.value, previous, &context)
+                    .map_err(|e| format!("{}: {e}", source.name))?;
+                if review.patch.0.is_empty() {
+                    continue;
+                }
+                if let Some(target) = after.as_mut().and_then(|a| a.pointer_mut(&found.prefix)) {
+                    json_patch::patch(target, &review.patch).map_err(|e| {
+                        format!(
+                            "{}: internal error, the patch does not apply: {e}",
+                            source.name
+                        )
+                    })?;
+                }
+                records.push(MutationRecord {
+                    file: source.name.clone(),
+                    object,
+                    defaulted: review.defaulted,
+                    patch: review.patch,
+                });
+            }
+        }
+        documents.push(MutatedDocument {
+            before: document.value.clone(),
+            after,
+            text: text
+                .get(document.span.clone())
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    Ok((documents, records))
+}
+
+/// Runs `stsguard mutate`.
+pub fn run(args: &MutateArgs) -> u8 {
+    match execute(args) {
+        Ok(()) => EXIT_OK,
+        Err(message) => {
+            eprintln!("stsguard: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn execute(args: &MutateArgs) -> Result<(), String> {
+    let policy = args.policy.load()?;
+    let (source, text) = input::read_source_text(&args.path)?;
+    let mut old = HashMap::new();
+    if let Some(path) = &args.old {
+        let old_source = input::read_source(path)?;
+        for document in old_source.documents.iter().filter_map(|d| d.as_ref().ok()) {
+            let Some(value) = &document.value else {
+                continue;
+            };
+            for found in input::objects_of(value) {
+                if input::is_statefulset(found.value) {
+                    let key = super::validate::object_ref(found.value, &args.policy.namespace);
+                    old.insert((key.namespace, key.name), found.value.clone());
+                }
+            }
+        }
+    }
+    let (documents, records) =
+        mutate_source(&source, &text, &old, &policy, &args.policy.namespace)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = match args.output {
+        MutateFormat::JsonPatch => serde_json::to_writer_pretty(&mut out, &records)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+        MutateFormat::Yaml => write_yaml(&mut out, &documents),
+        MutateFormat::Diff => write_diff(&mut out, &source.name, &documents),
+    };
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Renders a value as YAML.
+pub fn to_yaml(value: &Value) -> std::io::Result<String> {
+    serde_saphyr::to_string(value).map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+fn write_yaml(out: &mut dyn Write, documents: &[MutatedDocument]) -> std::io::Result<()> {
+    for (i, document) in documents.iter().enumerate() {
+        if i > 0 {
+            writeln!(out, "---")?;
+        }
+        match &document.after {
+            Some(after) if document.before.as_ref() != Some(after) => {
+                out.write_all(to_yaml(after)?.as_bytes())?
+            }
+            _ => {
+                out.write_all(document.text.as_bytes())?;
+                if !document.text.is_empty() && !document.text.ends_with('\n') {
+                    writeln!(out)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_diff(
+    out: &mut dyn Write,
+    file: &str,
+    documents: &[MutatedDocument],
+) -> std::io::Result<()> {
+    for (i, document) in documents.iter().enumerate() {
+        let (Some(before), Some(after)) = (&document.before, &document.after) else {
+            continue;
+        };
+        if before == after {
+            continue;
+        }
+        let (old_text, new_text) = (to_yaml(before)?, to_yaml(after)?);
+        let diff = similar::TextDiff::from_lines(&old_text, &new_text);
+        write!(
+            out,
+            "{}",
+            diff.unified_diff().context_radius(3).header(
+                &format!("{file} (document {})", i + 1),
+                &format!("{file} (document {}, defaulted)", i + 1)
+            )
+        )?;
+    }
+    Ok(())
+}
