@@ -43,7 +43,7 @@ fn a_good_file_exits_0() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
         stdout(&output),
-        "0 errors, 0 warnings in 1 file (1 StatefulSet)\n"
+        "tests/data/examples/web.yaml:42:5: warning[claim-template-storage-class]: claim template \"www\" names no storageClassName and the policy has no default to fill it; each PVC gets whatever the cluster's default StorageClass is when it is created, so replicas added after that default changes store their data on another class\n  help: set spec.storageClassName (claim templates cannot change later), or set defaults.storageClassName in the stsguard policy\n0 errors, 1 warning in 1 file (1 StatefulSet)\n"
     );
 }
 
@@ -186,7 +186,7 @@ fn old_checks_the_update() {
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
     assert!(
-        text.contains("web-bigger-disk.yaml:26:5: error[immutable-field]"),
+        text.contains("web-bigger-disk.yaml:27:5: error[immutable-field]"),
         "{text}"
     );
     assert!(text.contains("--cascade=orphan"), "{text}");

@@ -281,7 +281,7 @@ fn review_one(
         )],
     };
     let start = input::locate(item.document, &item.found.prefix, "");
-    let located: Vec<LocatedFinding> = findings
+    let mut located: Vec<LocatedFinding> = findings
         .into_iter()
         .map(|finding| {
             let at = input::locate(item.document, &item.found.prefix, &finding.path);
@@ -294,6 +294,8 @@ fn review_one(
             }
         })
         .collect();
+    // Compiler order: by place in the file (stable, so one node's findings keep rule order).
+    located.sort_by_key(|f| (f.line, f.column));
     let judged = JudgedObject {
         file: item.file.to_string(),
         line: start.line,
