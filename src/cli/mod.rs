@@ -1,6 +1,7 @@
 //! The offline CLI: argument parsing and dispatch. Each command is a thin adapter that reads
 //! input, calls the engine and prints what it said.
 
+pub mod explain;
 pub mod input;
 pub mod mutate;
 pub mod output;
@@ -41,6 +42,10 @@ pub enum Command {
     Mutate(mutate::MutateArgs),
     /// Show what the controller will create: pod names, DNS names, PVCs and orders.
     Plan(plan::PlanArgs),
+    /// Explain a rule: what it checks, why, how to fix it; without a rule, list them all.
+    Explain(explain::ExplainArgs),
+    /// Run the admission webhook server (HTTPS), with health and metrics on a plain port.
+    Serve(crate::server::ServeArgs),
     /// Policy file helpers.
     Policy {
         #[command(subcommand)]
@@ -105,6 +110,8 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::run(&args),
         Command::Mutate(args) => mutate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Serve(args) => crate::server::run(&args),
         Command::Policy { command } => run_policy(command),
     };
     ExitCode::from(code)
