@@ -55,15 +55,15 @@ fn the_unschedulable_warehouse_is_denied_for_all_three_reasons() {
 fn seed_examples_have_no_errors() {
     let policy = default_policy();
     for example in [
-        "web.yaml",
-        "web-parallel.yaml",
-        "cassandra.yaml",
-        "mysql.yaml",
-        "mysql-as-exported.yaml",
-        "gpu-inference.yaml",
-        "gpu-mig-and-vgpu.yaml",
+        "examples/web.yaml",
+        "examples/web-parallel.yaml",
+        "examples/cassandra.yaml",
+        "examples/mysql.yaml",
+        "examples/mysql-as-exported.yaml",
+        "examples/gpu-inference.yaml",
+        "examples/gpu-mig-and-vgpu.yaml",
     ] {
-        for object in statefulsets_in(&data(&format!("examples/{example}"))) {
+        for object in statefulsets_in(&data(example)) {
             let review = review_file_object(&policy, &object);
             let errors: Vec<_> = review
                 .findings
@@ -95,19 +95,23 @@ fn mysql_example_warns_that_its_claim_template_shadows_a_volume() {
 #[test]
 fn file_and_recorded_create_request_give_the_same_findings() {
     let policy = default_policy();
+    // Every recorded CREATE, against the file it was applied from.
     let pairs = [
-        ("001", "web.yaml", "web"),
-        ("027", "web-parallel.yaml", "web"),
-        ("029", "cassandra.yaml", "cassandra"),
-        ("033", "mysql.yaml", "test-mysql-123-mysql"),
-        ("035", "gpu-inference.yaml", "llm"),
-        ("037", "gpu-mig-and-vgpu.yaml", "embedder"),
-        ("039", "gpu-mig-and-vgpu.yaml", "notebook"),
+        ("001", "examples/web.yaml", "web"),
+        ("023", "examples/web.yaml", "web"),
+        ("031", "examples/web.yaml", "web"),
+        ("043", "broken/warehouse.yaml", "analytics-warehouse-primary-replica-set-for-reporting-east"),
+        ("027", "examples/web-parallel.yaml", "web"),
+        ("029", "examples/cassandra.yaml", "cassandra"),
+        ("033", "examples/mysql.yaml", "test-mysql-123-mysql"),
+        ("035", "examples/gpu-inference.yaml", "llm"),
+        ("037", "examples/gpu-mig-and-vgpu.yaml", "embedder"),
+        ("039", "examples/gpu-mig-and-vgpu.yaml", "notebook"),
     ];
     for (number, example, name) in pairs {
         let (fixture_name, review) = fixture(number);
         let from_server = review_request_object(&policy, &review["request"]);
-        let object = statefulsets_in(&data(&format!("examples/{example}")))
+        let object = statefulsets_in(&data(example))
             .into_iter()
             .find(|o| o["metadata"]["name"] == name)
             .unwrap();

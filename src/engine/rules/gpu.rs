@@ -136,6 +136,19 @@ impl<'a> Section<'a> {
     }
 }
 
+/// A quantity as the user wrote it, without JSON quotes: `2` whether it came as the YAML
+/// number 2 or the string "2" the API server stores, so messages are the same either way.
+struct Shown<'a>(&'a Value);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Value::String(text) => f.write_str(text),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
 /// One resource amount as written, with where it sits.
 struct Amount<'a> {
     path: String,
@@ -357,7 +370,7 @@ fn extended_resources_are_whole_numbers(containers: &[Resources<'_>], out: &mut 
                          as whole devices, so the pod is rejected (must be an integer ≥ 0) and \
                          no replica starts",
                         r.label(),
-                        amount.value
+                        Shown(amount.value)
                     ),
                     format!("use a whole number such as {name}: 1{share}"),
                 ));
@@ -400,12 +413,12 @@ fn extended_resource_requests_equal_limits(containers: &[Resources<'_>], out: &m
                          overcommitted, so the pod is rejected (Limit must be set for non \
                          overcommitable resources) and no replica starts",
                         r.label(),
-                        request.value
+                        Shown(request.value)
                     ),
                     format!(
                         "set resources.limits.{name}: {} (requests may then be left out: they \
                          default to the limits)",
-                        request.value
+                        Shown(request.value)
                     ),
                 )),
                 Some(limit) => {
@@ -421,8 +434,8 @@ fn extended_resource_requests_equal_limits(containers: &[Resources<'_>], out: &m
                                  cannot be overcommitted, requests must equal limits, so the pod \
                                  is rejected and no replica starts",
                                 r.label(),
-                                request.value,
-                                limit.value
+                                Shown(request.value),
+                                Shown(limit.value)
                             ),
                             format!(
                                 "set requests and limits of {name} to the same value, or drop \
@@ -882,7 +895,7 @@ fn init_containers_do_not_hold_gpus(containers: &[Resources<'_>], out: &mut Vec<
                  GPU needs for its whole life, so GPUs used only during init sit idle \
                  afterwards unless an app container uses them",
                 r.label(),
-                amount.value
+                Shown(amount.value)
             ),
             "do the GPU work in an app container, or make sure the app containers use at \
              least as many GPUs so none sit idle",
