@@ -100,7 +100,11 @@ fn file_and_recorded_create_request_give_the_same_findings() {
         ("001", "examples/web.yaml", "web"),
         ("023", "examples/web.yaml", "web"),
         ("031", "examples/web.yaml", "web"),
-        ("043", "broken/warehouse.yaml", "analytics-warehouse-primary-replica-set-for-reporting-east"),
+        (
+            "043",
+            "broken/warehouse.yaml",
+            "analytics-warehouse-primary-replica-set-for-reporting-east",
+        ),
         ("027", "examples/web-parallel.yaml", "web"),
         ("029", "examples/cassandra.yaml", "cassandra"),
         ("033", "examples/mysql.yaml", "test-mysql-123-mysql"),

@@ -189,18 +189,28 @@ pub fn review_sources(
     for source in sources {
         for document in &source.documents {
             match document {
-                Err(error) => report.findings.push(LocatedFinding {
-                    file: source.name.clone(),
-                    line: error.line,
-                    column: error.column,
-                    object: None,
-                    finding: Finding::new(
-                        "yaml-syntax",
-                        "",
-                        format!("not valid YAML: {}", error.message),
-                        "fix the syntax at this line; kubectl would refuse the whole file",
-                    ),
-                }),
+                Err(error) => {
+                    // The document has no namespace to read: the base policy decides.
+                    let settings = options.policy.settings_for(options.namespace);
+                    let Some(severity) = settings.severity("yaml-syntax", Severity::Error) else {
+                        continue;
+                    };
+                    report.findings.push(LocatedFinding {
+                        file: source.name.clone(),
+                        line: error.line,
+                        column: error.column,
+                        object: None,
+                        finding: Finding {
+                            severity,
+                            ..Finding::new(
+                                "yaml-syntax",
+                                "",
+                                format!("not valid YAML: {}", error.message),
+                                "fix the syntax at this line; kubectl would refuse the whole file",
+                            )
+                        },
+                    })
+                }
                 Ok(document) => {
                     let Some(value) = &document.value else {
                         continue;

@@ -42,7 +42,7 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
         let changed = if field == "volumeClaimTemplates" {
             claim_templates_differ(new, old)
         } else {
-            new != old
+            pruned(new) != pruned(old)
         };
         if changed {
             out.push(Finding::new(
@@ -60,6 +60,34 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
             ));
         }
     }
+}
+
+/// A value without its empty parts (`null`, `""`, `[]`, `{}`), which the API server's
+/// semantic comparison (`apiequality.Semantic.DeepEqual`) treats like missing fields: a
+/// manifest with `matchExpressions: []` does not change a selector without them.
+fn pruned(value: Option<&Value>) -> Option<Value> {
+    fn prune(value: &Value) -> Option<Value> {
+        match value {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::Array(items) => {
+                let items: Vec<Value> = items
+                    .iter()
+                    .map(|v| prune(v).unwrap_or(Value::Null))
+                    .collect();
+                (!items.is_empty()).then_some(Value::Array(items))
+            }
+            Value::Object(map) => {
+                let map: Map<String, Value> = map
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), prune(v)?)))
+                    .collect();
+                (!map.is_empty()).then_some(Value::Object(map))
+            }
+            other => Some(other.clone()),
+        }
+    }
+    value.and_then(prune)
 }
 
 /// Points at the first claim template that differs when the list kept its length.
@@ -80,6 +108,7 @@ fn claim_templates_differ(new: Option<&Value>, old: Option<&Value>) -> bool {
             .map(|claims| claims.iter().map(comparable).collect())
             .unwrap_or_default()
     };
+    let list = |v: Option<&Value>| pruned(Some(&Value::Array(list(v))));
     list(new) != list(old)
 }
 
@@ -173,6 +202,15 @@ mod tests {
         old["spec"]["volumeClaimTemplates"][0]["kind"] = json!("PersistentVolumeClaim");
         old["spec"]["volumeClaimTemplates"][0]["metadata"]["creationTimestamp"] = Value::Null;
         assert_eq!(run(&testing::web(), &old), []);
+    }
+
+    #[test]
+    fn empty_lists_and_missing_fields_are_the_same() {
+        let old = testing::web();
+        let mut new = testing::web();
+        new["spec"]["selector"]["matchExpressions"] = json!([]);
+        new["spec"]["volumeClaimTemplates"][0]["metadata"]["labels"] = json!({});
+        assert_eq!(run(&new, &old), []);
     }
 
     #[test]
