@@ -1,6 +1,7 @@
 //! The offline CLI: argument parsing and dispatch. Each command is a thin adapter that reads
 //! input, calls the engine and prints what it said.
 
+pub mod certs;
 pub mod explain;
 pub mod input;
 pub mod mutate;
@@ -44,6 +45,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Explain a rule: what it checks, why, how to fix it; without a rule, list them all.
     Explain(explain::ExplainArgs),
+    /// Generate a CA and serving certificate, and render the webhook configurations.
+    Certs(certs::CertsArgs),
     /// Run the admission webhook server (HTTPS), with health and metrics on a plain port.
     Serve(crate::server::ServeArgs),
     /// Policy file helpers.
@@ -111,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Mutate(args) => mutate::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Certs(args) => certs::run(&args),
         Command::Serve(args) => crate::server::run(&args),
         Command::Policy { command } => run_policy(command),
     };
