@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::engine::IGNORE_ANNOTATION;
 use crate::engine::rules::catalog::{self, Family, Rule};
+use crate::engine::suggest::edit_distance;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -1625,22 +1626,6 @@ pub fn suggestions(query: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = Vec::with_capacity(b.len() + 1);
-        current.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
 // ---------------------------------------------------------------------------------------
 // Output
 
@@ -1902,13 +1887,6 @@ mod tests {
     fn unknown_rule_message_names_the_query_and_suggestions() {
         let message = unknown_rule_message("gpu-cout");
         assert!(message.starts_with("unknown rule \"gpu-cout\"; did you mean gpu-count"));
-    }
-
-    #[test]
-    fn measures_edit_distance() {
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("selector", "selector"), 0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod normalize;
 pub mod policy;
 pub mod quantity;
 pub mod rules;
+pub mod suggest;
 pub mod view;
 
 use std::collections::HashSet;

@@ -162,7 +162,7 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
 
 fn unknown_field(parent: &str, field: &str, schema_path: &str, cx: &Cx<'_>) -> Finding {
     let known = known_properties(schema_path);
-    let suggestion = closest(field, &known);
+    let suggestion = crate::engine::suggest::closest(field, known.iter().copied());
     let hint = match suggestion {
         Some(name) => format!("did you mean {name:?}? Otherwise remove the field"),
         None => "remove the field, or check the spelling and indentation".to_string(),
@@ -198,36 +198,6 @@ fn known_properties(schema_path: &str) -> Vec<&'static str> {
         .and_then(Value::as_object)
         .map(|props: &Map<String, Value>| props.keys().map(String::as_str).collect())
         .unwrap_or_default()
-}
-
-/// The known name nearest to `field`, when it is a plausible typo.
-fn closest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
-    let lower = field.to_ascii_lowercase();
-    known
-        .iter()
-        .map(|name| (edit_distance(&lower, &name.to_ascii_lowercase()), *name))
-        .filter(|(distance, name)| *distance <= (name.len() / 3).max(2))
-        .min()
-        .map(|(_, name)| name)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                previous
-            } else {
-                1 + previous.min(row[j]).min(current)
-            };
-            previous = current;
-        }
-    }
-    row[b.len()]
 }
 
 fn display_path(path: &str) -> String {
@@ -330,14 +300,5 @@ mod tests {
             hits(&testing::run(check, &object)),
             [("schema", "/spec/template/spec/containers/0/name")]
         );
-    }
-
-    #[test]
-    fn suggests_only_close_names() {
-        assert_eq!(
-            closest("replica", &["replicas", "selector"]),
-            Some("replicas")
-        );
-        assert_eq!(closest("zzzzzz", &["replicas", "selector"]), None);
     }
 }

@@ -178,7 +178,7 @@ fn mounts_name_known_volumes(
         if known.contains(&name) {
             continue;
         }
-        let suggestion = closest(name, &known)
+        let suggestion = crate::engine::suggest::closest(name, known.iter().copied())
             .map(|close| format!("did you mean \"{close}\"? "))
             .unwrap_or_default();
         let defined = if known.is_empty() {
@@ -592,39 +592,6 @@ fn suggest_relative(path: &str) -> String {
     }
 }
 
-/// The defined name closest to a misspelt one (edit distance ≤ 2), if any.
-fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    // Volume names are at most 63 characters; anything longer is not a typo of one.
-    if name.len() > 63 {
-        return None;
-    }
-    known
-        .iter()
-        .filter(|k| k.len() <= 63)
-        .map(|k| (edit_distance(name, k), *k))
-        .filter(|&(distance, _)| distance <= 2)
-        .min_by_key(|&(distance, _)| distance)
-        .map(|(_, k)| k)
-}
-
-/// Levenshtein distance over bytes (one row at a time).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.bytes().enumerate() {
-        let mut current = Vec::with_capacity(previous.len());
-        current.push(i + 1);
-        for ((cb, diagonal), above) in b.bytes().zip(&previous).zip(previous.iter().skip(1)) {
-            let left = current.last().copied().unwrap_or(usize::MAX - 1);
-            let cost = (diagonal + usize::from(ca != cb))
-                .min(above + 1)
-                .min(left + 1);
-            current.push(cost);
-        }
-        previous = current;
-    }
-    previous.last().copied().unwrap_or(0)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use serde_json::{Value, json};
@@ -1008,14 +975,6 @@ pub(crate) mod tests {
         assert_eq!(hits(&findings), []);
     }
 
-    #[test]
-    fn measures_edit_distance() {
-        use super::edit_distance;
-        assert_eq!(edit_distance("www", "wwww"), 1);
-        assert_eq!(edit_distance("data", "date"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
 
     #[test]
     fn wrong_types_do_not_panic() {
