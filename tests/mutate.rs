@@ -357,6 +357,19 @@ fn mutate_with_old_applies_update_semantics() {
     assert_eq!(String::from_utf8(legacy.stdout).unwrap().trim(), "[]");
 }
 
+#[test]
+fn pod_management_policy_is_never_touched() {
+    for policy in ["Parallel", "OrderedReady"] {
+        let mut object = statefulsets_in(&data("examples/web.yaml")).remove(0);
+        object["spec"]["podManagementPolicy"] = json!(policy);
+        let result = engine::review(&full_policy(), Operation::Create, &object, None, &file_context()).unwrap();
+        let mut patched = object.clone();
+        json_patch::patch(&mut patched, &result.patch).unwrap();
+        assert_eq!(patched["spec"]["podManagementPolicy"], policy);
+        assert!(!ops(&result.patch).to_string().contains("podManagementPolicy"));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Properties
 
@@ -498,6 +511,24 @@ proptest! {
         let second = engine::review(&policy, Operation::Create, &patched, None, &cx).unwrap();
         prop_assert!(second.patch.0.is_empty(), "second patch {:?}", second.patch);
         prop_assert_eq!(first.defaulted.is_empty(), first.patch.0.is_empty());
+    }
+
+    /// What `mutate` prints as YAML is exactly the input with the engine's patch applied.
+    #[test]
+    fn printed_yaml_is_the_patched_input(object in arb_object(), policy in arb_policy()) {
+        let text = stsguard::cli::mutate::to_yaml(&object).unwrap();
+        let source = stsguard::cli::input::parse_source("p.yaml".into(), text.as_bytes());
+        let (documents, records) =
+            stsguard::cli::mutate::mutate_source(&source, &text, &Default::default(), &policy, "default").unwrap();
+        let review = engine::review(&policy, Operation::Create, &object, None, &file_context()).unwrap();
+        let mut expected = object.clone();
+        json_patch::patch(&mut expected, &review.patch).unwrap();
+        prop_assert_eq!(documents[0].after.as_ref(), Some(&expected));
+        prop_assert_eq!(records.len(), usize::from(!review.patch.0.is_empty()));
+        // And the printed text reads back as that object.
+        let printed = stsguard::cli::mutate::to_yaml(&expected).unwrap();
+        let reread = stsguard::cli::input::parse_source("q.yaml".into(), printed.as_bytes());
+        prop_assert_eq!(reread.documents[0].as_ref().unwrap().value.as_ref(), Some(&expected));
     }
 
     /// On UPDATE nothing is introduced that the old object lacked, and a second pass is empty.

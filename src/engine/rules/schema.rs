@@ -80,6 +80,11 @@ static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::ne
         .map_err(|e| e.to_string())
 });
 
+/// The compiled validator (compiled on first use), for benchmarks and tools.
+pub fn validator() -> Result<&'static jsonschema::Validator, &'static str> {
+    VALIDATOR.as_ref().map_err(String::as_str)
+}
+
 /// Compiles the schema now rather than on the first review (the server calls this at start).
 pub fn warm_up() -> Result<(), String> {
     VALIDATOR.as_ref().map(|_| ()).map_err(Clone::clone)
