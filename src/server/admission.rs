@@ -183,6 +183,8 @@ pub enum InputError {
     Empty,
     #[error("the request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("{0}")]
+    Unreadable(String),
     #[error("the request body is nested too deeply (more than 128 levels)")]
     TooDeep,
     #[error("the request body is not valid JSON: {0}")]
@@ -203,6 +205,7 @@ impl InputError {
         match self {
             InputError::Empty => "empty",
             InputError::TooLarge { .. } => "too_large",
+            InputError::Unreadable(_) => "unreadable",
             InputError::TooDeep => "too_deep",
             InputError::NotJson(_) => "not_json",
             InputError::NotAReview(_) => "not_a_review",

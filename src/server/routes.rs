@@ -13,7 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 
 use super::admission::{self, Decision, InputError, Outcome, Webhook};
@@ -212,9 +212,23 @@ async fn admit(state: &AppState, webhook: Webhook, request: Request) -> Response
 
 async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
-    let body = match read_body(request, state.limits.max_body_size).await {
+    let limit = state.limits.max_body_size;
+    let body = match read_body(request, limit).await {
         Ok(body) => body,
-        Err(error) => return bad_request(state, webhook, started, &error),
+        Err(Ok(Oversize { drained })) => {
+            let mut response =
+                bad_request(state, webhook, started, &InputError::TooLarge { limit });
+            if !drained {
+                // Unread bytes are still on the way: this connection cannot be reused.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return response;
+        }
+        Err(Err(reason)) => {
+            return bad_request(state, webhook, started, &InputError::Unreadable(reason));
+        }
     };
     let review = match admission::parse(&body) {
         Ok(review) => review,
@@ -249,25 +263,50 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
         .into_response()
 }
 
-/// Reads the body up to the limit; a declared length over the limit is refused before a
-/// byte of it is read.
-async fn read_body(request: Request, limit: usize) -> Result<Bytes, InputError> {
-    let too_large = InputError::TooLarge { limit };
+/// A body that did not fit.
+struct Oversize {
+    /// Whether the rest of the body was read and discarded, so that the connection can
+    /// carry the 400 cleanly and be reused.
+    drained: bool,
+}
+
+/// Reads the body up to `limit`.
+///
+/// A body over the limit is read on and discarded, up to `limit` more bytes: closing a
+/// connection with unread data makes the kernel send a reset, which can destroy the 400
+/// before the client reads it. A body declared (or found) larger than that is refused
+/// without reading it.
+async fn read_body(request: Request, limit: usize) -> Result<Bytes, Result<Oversize, String>> {
+    let drain_limit = limit.saturating_mul(2);
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large);
+    if declared.is_some_and(|len| len > drain_limit as u64) {
+        return Err(Ok(Oversize { drained: false }));
     }
-    match Limited::new(request.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
-        Err(e) => Err(InputError::NotJson(format!(
-            "the body could not be read: {e}"
-        ))),
+    let mut body = request.into_body();
+    let capacity = declared.map_or(16 * 1024, |len| len as usize).min(limit);
+    let mut buffer = Vec::with_capacity(capacity);
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Err(format!("the body could not be read: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > drain_limit {
+            return Err(Ok(Oversize { drained: false }));
+        }
+        if seen <= limit {
+            buffer.extend_from_slice(&data);
+        }
     }
+    if seen > limit {
+        return Err(Ok(Oversize { drained: true }));
+    }
+    Ok(Bytes::from(buffer))
 }
 
 fn bad_request(
@@ -288,14 +327,7 @@ fn bad_request(
         reason = error.kind(),
         "refused a body that is not an AdmissionReview"
     );
-    let mut response = plain(StatusCode::BAD_REQUEST, format!("{error}\n"));
-    if matches!(error, InputError::TooLarge { .. }) {
-        // The rest of the body is not read: the connection cannot be reused.
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
+    plain(StatusCode::BAD_REQUEST, format!("{error}\n"))
 }
 
 /// Shortens a request-supplied string for a log line.
