@@ -334,20 +334,24 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Rule ids of the findings (validate) or names of the defaults (mutate), for logs.
+    /// Rule ids of the findings /validate reported (first occurrence order), for logs.
     pub fn rules_hit(&self, webhook: Webhook) -> Vec<&'static str> {
-        match (&self.outcome, webhook) {
-            (Outcome::Reviewed { review, .. }, Webhook::Validate) => {
-                let mut rules: Vec<&'static str> = Vec::new();
-                for finding in &review.findings {
-                    if !rules.contains(&finding.rule) {
-                        rules.push(finding.rule);
-                    }
+        let mut rules: Vec<&'static str> = Vec::new();
+        if let (Outcome::Reviewed { review, .. }, Webhook::Validate) = (&self.outcome, webhook) {
+            for finding in &review.findings {
+                if !rules.contains(&finding.rule) {
+                    rules.push(finding.rule);
                 }
-                rules
             }
-            (Outcome::Reviewed { review, .. }, Webhook::Mutate) => review.defaulted.clone(),
-            _ => Vec::new(),
+        }
+        rules
+    }
+
+    /// Names of the defaults the returned patch applies (only /mutate returns one).
+    pub fn defaulted(&self) -> &[&'static str] {
+        match &self.outcome {
+            Outcome::Reviewed { review, .. } if self.response.patch.is_some() => &review.defaulted,
+            _ => &[],
         }
     }
 }

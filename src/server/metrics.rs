@@ -230,12 +230,10 @@ impl Metrics {
                 }
             }
             Webhook::Mutate => {
-                if decision.response.patch.is_some() {
-                    for name in &review.defaulted {
-                        self.defaults
-                            .get_or_create(&DefaultLabels { default: name })
-                            .inc();
-                    }
+                for name in decision.defaulted() {
+                    self.defaults
+                        .get_or_create(&DefaultLabels { default: name })
+                        .inc();
                 }
             }
         }

@@ -133,6 +133,7 @@ impl Server {
             }
         };
         metrics.certificate_expiry(serving.not_after);
+        warn_if_expired(serving.not_after);
         let resolver = Arc::new(CertResolver::new(serving.key));
 
         let client_ca = match &args.client_ca {
@@ -410,6 +411,7 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &relo
                 not_after = serving.not_after,
                 "serving certificate reloaded"
             );
+            warn_if_expired(serving.not_after);
         }
         Err(error) => {
             // Typical transient case: the certificate was replaced and the key not yet.
@@ -419,6 +421,20 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &relo
                 "new certificate/key not loaded; still serving the previous pair"
             );
         }
+    }
+}
+
+/// An expired certificate is still served (refusing it would not help the API server), but
+/// said loudly: every call fails verification until it is renewed.
+fn warn_if_expired(not_after: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if not_after <= now {
+        tracing::warn!(
+            not_after,
+            "the serving certificate has expired: the API server will refuse it"
+        );
     }
 }
 

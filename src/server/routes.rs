@@ -366,6 +366,7 @@ fn log_decision(
         patched = decision.response.patch.is_some(),
         outcome,
         rules = rules.as_str(),
+        defaulted = decision.defaulted().join(",").as_str(),
         duration_us = (seconds * 1e6) as u64,
         "admission decision"
     );
