@@ -55,9 +55,20 @@ pub fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServingCert, TlsErro
         .map_err(|e| TlsError::CertificatePem(e.to_string()))?;
     let leaf = chain.first().ok_or(TlsError::NoCertificate)?;
     let not_after = x509::not_after(leaf).ok_or(TlsError::Validity)?;
-    // The error names what is wrong with the PEM structure, never key material.
-    let key =
-        PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::KeyPem(e.to_string()))?;
+    // Fixed texts: the PEM parser's messages can quote lines of the file, which for a key
+    // file would put key material in the log.
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+        TlsError::KeyPem(
+            match e {
+                rustls::pki_types::pem::Error::NoItemsFound => "no PEM private key block found",
+                rustls::pki_types::pem::Error::MissingSectionEnd { .. } => {
+                    "a PEM block has no END line (a partly written file?)"
+                }
+                _ => "malformed PEM",
+            }
+            .into(),
+        )
+    })?;
     let key = CertifiedKey::from_der(chain, key, &provider()).map_err(TlsError::Pair)?;
     Ok(ServingCert {
         key: Arc::new(key),
@@ -342,6 +353,17 @@ mod tests {
         let truncated = &a.cert_pem.as_bytes()[..a.cert_pem.len() / 2];
         assert!(load_pair(truncated, a.key_pem.as_bytes()).is_err());
         assert!(x509::not_after(b"\x30\x84\xff\xff\xff\xff").is_none());
+        // Errors about a key never quote the key file.
+        for key in [
+            "-----BEGIN PRIVATE KEY-----\nSECRET!SECRET\n-----END PRIVATE KEY-----\n",
+            "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n",
+            "-----BEGIN SECRET KEY\n",
+        ] {
+            let error = load_pair(a.cert_pem.as_bytes(), key.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(!error.contains("SECRET"), "{error}");
+        }
     }
 
     #[test]
