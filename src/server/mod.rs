@@ -1,11 +1,559 @@
-//! The webhook server. (Placeholder: being written.)
+//! The webhook server, `stsguard serve` (SPEC §6): a thin adapter between the API server's
+//! AdmissionReviews and [`crate::engine::review`].
+//!
+//! - [`admission`]: AdmissionReview ⇄ engine, pure functions.
+//! - [`routes`]: the axum routers (admission, health) and their shared [`routes::AppState`].
+//! - [`tls`]: rustls configuration, the swappable certificate, the ephemeral certificate.
+//! - [`reload`]: polling certificate, key and policy files for new contents.
+//! - [`metrics`]: Prometheus metrics.
+//!
+//! [`Server::start`] runs everything on the current tokio runtime and reports the bound
+//! addresses, so tests run the real server in-process on `127.0.0.1:0`; [`run`] is the
+//! command around it: logging, signals, exit code.
 
-use clap::Args;
+pub mod admission;
+pub mod config;
+pub mod metrics;
+pub mod reload;
+pub mod routes;
+pub mod tls;
 
-#[derive(Debug, Args)]
-pub struct ServeArgs {}
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Runs `stsguard serve` until SIGTERM; returns the exit code.
-pub fn run(_args: &ServeArgs) -> u8 {
-    crate::cli::EXIT_USAGE
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use config::{LogFormat, ServeArgs};
+
+use crate::engine::{KubeVersion, Policy};
+use metrics::{Metrics, ReloadResult};
+use routes::{AppState, Limits};
+use tls::CertResolver;
+
+/// Names the ephemeral certificate is valid for.
+const EPHEMERAL_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Policy(String),
+    #[error("{what}: {source}")]
+    Tls { what: String, source: tls::TlsError },
+    #[error("cannot write the ephemeral CA to {path}: {source}")]
+    WriteCa {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the StatefulSet schema does not compile: {0}")]
+    Schema(String),
+}
+
+/// How a shutdown ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every in-flight request finished within the shutdown timeout.
+    pub drained: bool,
+}
+
+/// A running server. Dropping it without [`Server::shutdown`] leaves its tasks running until
+/// the runtime ends.
+pub struct Server {
+    state: Arc<AppState>,
+    resolver: Arc<CertResolver>,
+    admission_addr: SocketAddr,
+    health_addr: SocketAddr,
+    ephemeral_ca: Option<PathBuf>,
+    shutdown_delay: Duration,
+    stop_accepting: watch::Sender<bool>,
+    stop_health: watch::Sender<bool>,
+    stop_reload: watch::Sender<bool>,
+    admission_task: JoinHandle<bool>,
+    health_task: JoinHandle<()>,
+    reload_tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Loads the policy and certificate, binds both listeners and starts serving on the
+    /// current tokio runtime.
+    pub async fn start(args: &ServeArgs) -> Result<Server, StartError> {
+        // Compile the StatefulSet schema now rather than in the first request.
+        crate::engine::rules::schema::warm_up().map_err(StartError::Schema)?;
+        let tls_files = args.tls_files().map_err(StartError::Usage)?;
+        let policy_source = match &args.policy {
+            Some(path) => {
+                let text = read_file(path)?;
+                let policy = parse_policy(path, &text).map_err(StartError::Policy)?;
+                Some((path.clone(), text, policy))
+            }
+            None => None,
+        };
+        let policy = match &policy_source {
+            Some((_, _, policy)) => policy.clone(),
+            None => Policy::builtin_default().map_err(|e| StartError::Policy(e.to_string()))?,
+        };
+        let metrics = Metrics::new();
+
+        let (serving, cert_snapshot, ephemeral_ca) = match &tls_files {
+            Some((cert, key)) => {
+                let contents = vec![read_file(cert)?, read_file(key)?];
+                let serving = tls::load_pair(&contents[0], &contents[1]).map_err(|source| {
+                    StartError::Tls {
+                        what: format!("{} and {}", cert.display(), key.display()),
+                        source,
+                    }
+                })?;
+                (serving, Some(contents), None)
+            }
+            None => {
+                let (serving, ca_path) = ephemeral_certificate(args.ephemeral_ca_file.clone())?;
+                (serving, None, Some(ca_path))
+            }
+        };
+        metrics.certificate_expiry(serving.not_after);
+        warn_if_expired(serving.not_after);
+        let resolver = Arc::new(CertResolver::new(serving.key));
+
+        let client_ca = match &args.client_ca {
+            Some(path) => Some(read_file(path)?),
+            None => None,
+        };
+        let tls_config =
+            tls::server_config(resolver.clone(), client_ca.as_deref()).map_err(|source| {
+                StartError::Tls {
+                    what: args
+                        .client_ca
+                        .as_ref()
+                        .map_or_else(|| "TLS".into(), |p| p.display().to_string()),
+                    source,
+                }
+            })?;
+
+        let limits = Limits {
+            max_body_size: args.max_body_size,
+            request_timeout: args.request_timeout,
+            max_concurrent_requests: args.max_concurrent_requests as usize,
+        };
+        let state = Arc::new(AppState::new(
+            policy,
+            metrics,
+            args.kube_version.unwrap_or(KubeVersion::LATEST),
+            limits,
+        ));
+
+        let admission_listener = bind(args.listen).await?;
+        let health_listener = bind(args.health_listen).await?;
+        let admission_addr = local_addr(&admission_listener, args.listen)?;
+        let health_addr = local_addr(&health_listener, args.health_listen)?;
+
+        let (stop_accepting, accepting) = watch::channel(false);
+        let (stop_health, health_stop) = watch::channel(false);
+        let (stop_reload, reload_stop) = watch::channel(false);
+
+        let admission_task = tokio::spawn(serve_admission(
+            admission_listener,
+            TlsAcceptor::from(Arc::new(tls_config)),
+            routes::admission_router(state.clone()),
+            args.header_read_timeout,
+            accepting,
+            args.shutdown_timeout,
+        ));
+        let health_task = tokio::spawn(serve_health(
+            health_listener,
+            routes::health_router(state.clone()),
+            health_stop,
+        ));
+
+        let mut reload_tasks = Vec::new();
+        if let (Some((cert, key)), Some(initial)) = (tls_files, cert_snapshot) {
+            let state = state.clone();
+            let resolver = resolver.clone();
+            reload_tasks.push(tokio::spawn(reload::poll(
+                vec![cert, key],
+                args.reload_interval,
+                Ok(initial),
+                reload_stop.clone(),
+                move |snapshot| reload_certificate(&state, &resolver, snapshot),
+            )));
+        }
+        if let Some((path, text, _)) = policy_source {
+            let state = state.clone();
+            reload_tasks.push(tokio::spawn(reload::poll(
+                vec![path.clone()],
+                args.reload_interval,
+                Ok(vec![text]),
+                reload_stop,
+                move |snapshot| reload_policy(&state, &path, snapshot),
+            )));
+        }
+
+        Ok(Server {
+            state,
+            resolver,
+            admission_addr,
+            health_addr,
+            ephemeral_ca,
+            shutdown_delay: args.shutdown_delay,
+            stop_accepting,
+            stop_health,
+            stop_reload,
+            admission_task,
+            health_task,
+            reload_tasks,
+        })
+    }
+
+    /// Where the HTTPS admission listener is bound.
+    pub fn admission_addr(&self) -> SocketAddr {
+        self.admission_addr
+    }
+
+    /// Where the health and metrics listener is bound.
+    pub fn health_addr(&self) -> SocketAddr {
+        self.health_addr
+    }
+
+    /// The ephemeral CA file, when serving the ephemeral certificate.
+    pub fn ephemeral_ca(&self) -> Option<&Path> {
+        self.ephemeral_ca.as_deref()
+    }
+
+    /// The state the handlers share (policy, metrics, readiness).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// The certificate resolver (to see which pair is being served).
+    pub fn certificates(&self) -> &Arc<CertResolver> {
+        &self.resolver
+    }
+
+    /// Stops the server the way Kubernetes expects: readiness off first and requests still
+    /// served for the shutdown delay (endpoints take a moment to drop the pod), then no new
+    /// connections, then in-flight requests finish (within the shutdown timeout).
+    pub async fn shutdown(self) -> ShutdownReport {
+        self.state.set_ready(false);
+        tracing::info!(
+            delay_ms = self.shutdown_delay.as_millis() as u64,
+            "shutting down: readiness off, still serving during the delay"
+        );
+        tokio::time::sleep(self.shutdown_delay).await;
+        let _ = self.stop_accepting.send(true);
+        let _ = self.stop_reload.send(true);
+        let drained = self.admission_task.await.unwrap_or(false);
+        let _ = self.stop_health.send(true);
+        let _ = self.health_task.await;
+        for task in self.reload_tasks {
+            let _ = task.await;
+        }
+        tracing::info!(drained, "stopped");
+        ShutdownReport { drained }
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, StartError> {
+    std::fs::read(path).map_err(|source| StartError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse_policy(path: &Path, text: &[u8]) -> Result<Policy, String> {
+    let text = std::str::from_utf8(text)
+        .map_err(|e| format!("invalid policy {}: not UTF-8 text ({e})", path.display()))?;
+    Policy::from_yaml(text, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
+/// Generates the ephemeral certificate and writes its CA where the log says.
+fn ephemeral_certificate(
+    ca_file: Option<PathBuf>,
+) -> Result<(tls::ServingCert, PathBuf), StartError> {
+    let tls_error = |source| StartError::Tls {
+        what: "ephemeral certificate".into(),
+        source,
+    };
+    let pki = tls::generate_ephemeral(&EPHEMERAL_NAMES, 365).map_err(tls_error)?;
+    let serving =
+        tls::load_pair(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).map_err(tls_error)?;
+    let path = ca_file.unwrap_or_else(|| std::env::temp_dir().join("stsguard-ephemeral-ca.crt"));
+    std::fs::write(&path, &pki.ca_pem).map_err(|source| StartError::WriteCa {
+        path: path.clone(),
+        source,
+    })?;
+    tracing::warn!(
+        ca_file = %path.display(),
+        names = EPHEMERAL_NAMES.join(","),
+        "no --tls-cert/--tls-key: serving an ephemeral self-signed certificate; clients must trust the CA in ca_file"
+    );
+    Ok((serving, path))
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Accepts TLS connections until told to stop, then waits for the open connections to
+/// finish their requests. Returns whether they all did within `drain_timeout`.
+async fn serve_admission(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+    header_read_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) -> bool {
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    // A client that never finishes its headers must not hold a connection for ever.
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    http.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            _ = stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(header_read_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = http.serve_connection(TokioIo::new(tls), service);
+            if let Err(e) = watcher.watch(connection).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    // No new connections from here on: the port is closed.
+    drop(listener);
+    tokio::time::timeout(drain_timeout, graceful.shutdown())
+        .await
+        .is_ok()
+}
+
+async fn serve_health(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
+    let shutdown = async move { stopped(&mut stop).await };
+    if let Err(e) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "health listener failed");
+    }
+}
+
+/// Resolves once the flag turns true (or its sender is gone).
+pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stopped| *stopped).await;
+}
+
+fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &reload::Snapshot) {
+    let loaded = snapshot
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|files| tls::load_pair(&files[0], &files[1]).map_err(|e| e.to_string()));
+    match loaded {
+        Ok(serving) => {
+            resolver.store(serving.key);
+            state.metrics.certificate_expiry(serving.not_after);
+            state.metrics.certificate_reload(ReloadResult::Success);
+            tracing::info!(
+                not_after = serving.not_after,
+                "serving certificate reloaded"
+            );
+            warn_if_expired(serving.not_after);
+        }
+        Err(error) => {
+            // Typical transient case: the certificate was replaced and the key not yet.
+            state.metrics.certificate_reload(ReloadResult::Failure);
+            tracing::error!(
+                %error,
+                "new certificate/key not loaded; still serving the previous pair"
+            );
+        }
+    }
+}
+
+/// An expired certificate is still served (refusing it would not help the API server), but
+/// said loudly: every call fails verification until it is renewed.
+fn warn_if_expired(not_after: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if not_after <= now {
+        tracing::warn!(
+            not_after,
+            "the serving certificate has expired: the API server will refuse it"
+        );
+    }
+}
+
+fn reload_policy(state: &AppState, path: &Path, snapshot: &reload::Snapshot) {
+    let loaded = snapshot
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|files| parse_policy(path, &files[0]));
+    match loaded {
+        Ok(policy) => {
+            state.policy.store(Arc::new(policy));
+            state.metrics.policy_reload(ReloadResult::Success);
+            tracing::info!(policy = %path.display(), "policy reloaded");
+        }
+        Err(error) => {
+            state.metrics.policy_reload(ReloadResult::Failure);
+            tracing::error!(%error, "new policy refused; the last good policy stays in force");
+        }
+    }
+}
+
+/// Runs `stsguard serve` until SIGTERM or SIGINT; returns the exit code.
+pub fn run(args: &ServeArgs) -> u8 {
+    init_logging(args.log_format, args.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return crate::cli::EXIT_USAGE;
+        }
+    };
+    let code = runtime.block_on(async {
+        // Listen for signals before announcing the addresses: a SIGTERM right after start
+        // must shut down gracefully, not kill the process.
+        let signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot install signal handlers");
+                return crate::cli::EXIT_USAGE;
+            }
+        };
+        let server = match Server::start(args).await {
+            Ok(server) => server,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start");
+                return crate::cli::EXIT_USAGE;
+            }
+        };
+        tracing::info!(
+            admission = %server.admission_addr(),
+            health = %server.health_addr(),
+            "listening"
+        );
+        let signal = signals.recv().await;
+        tracing::info!(signal, "signal received");
+        let report = server.shutdown().await;
+        if !report.drained {
+            tracing::warn!("some requests were still running at the shutdown timeout");
+        }
+        crate::cli::EXIT_OK
+    });
+    // Handshakes still pending belong to no request: do not wait for them.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+fn init_logging(format: LogFormat, level: tracing_subscriber::filter::LevelFilter) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false);
+    // Already set (embedded use): keep the existing subscriber.
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// SIGTERM (the kubelet stopping the pod) and SIGINT (Ctrl-C).
+struct Signals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> std::io::Result<Self> {
+        Ok(Signals {})
+    }
+
+    #[cfg(unix)]
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn recv(self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }

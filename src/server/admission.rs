@@ -1,0 +1,692 @@
+//! AdmissionReview in, AdmissionReview out: the translation between the API server's wire
+//! format and [`engine::review`]. Pure functions, testable without HTTP.
+//!
+//! The body is parsed once, into the few fields stsguard reads (everything else —
+//! `userInfo`, `options`, `requestKind` — is skipped by serde without building values).
+//! Every verdict comes from the engine; this module only decides which requests reach it
+//! (StatefulSet CREATE and UPDATE) and how its answer is written back.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::policy::Mode;
+use crate::engine::view::StatefulSet;
+use crate::engine::{self, Context, Finding, KubeVersion, Operation, Policy, Review, Severity};
+
+/// Kubernetes documents warnings of at most 120 characters; longer ones may be cut.
+pub const MAX_WARNING_LEN: usize = 120;
+/// Total size of all warnings of one response, beyond which the API server truncates them.
+pub const MAX_WARNINGS_TOTAL: usize = 4096;
+/// A denial message that lists thousands of findings helps nobody and costs the API server
+/// memory; past this size the message says how many more there are.
+pub const MAX_MESSAGE_LEN: usize = 32 * 1024;
+
+/// The audit annotation listing the defaults `/mutate` applied (the API server prefixes
+/// it with the webhook's name).
+pub const AUDIT_DEFAULTED: &str = "defaulted";
+
+/// Which webhook answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Webhook {
+    /// `POST /mutate`: applies defaults, never denies because of findings.
+    Mutate,
+    /// `POST /validate`: denies on error findings, never patches.
+    Validate,
+}
+
+impl Webhook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Webhook::Mutate => "mutate",
+            Webhook::Validate => "validate",
+        }
+    }
+}
+
+/// The AdmissionReview versions stsguard speaks; the answer uses the version of the question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewVersion {
+    V1,
+    V1beta1,
+}
+
+impl ReviewVersion {
+    pub fn api_version(self) -> &'static str {
+        match self {
+            ReviewVersion::V1 => "admission.k8s.io/v1",
+            ReviewVersion::V1beta1 => "admission.k8s.io/v1beta1",
+        }
+    }
+}
+
+/// `request.operation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RequestOperation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl RequestOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOperation::Create => "CREATE",
+            RequestOperation::Update => "UPDATE",
+            RequestOperation::Delete => "DELETE",
+            RequestOperation::Connect => "CONNECT",
+        }
+    }
+
+    fn engine(self) -> Operation {
+        match self {
+            RequestOperation::Create => Operation::Create,
+            RequestOperation::Update => Operation::Update,
+            RequestOperation::Delete => Operation::Delete,
+            RequestOperation::Connect => Operation::Connect,
+        }
+    }
+}
+
+/// `request.kind`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GroupVersionKind {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+}
+
+/// `request.resource`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GroupVersionResource {
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+}
+
+/// The part of `request` stsguard reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    pub uid: String,
+    #[serde(default)]
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub resource: GroupVersionResource,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: RequestOperation,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+}
+
+impl AdmissionRequest {
+    /// Whether the request is about a StatefulSet itself (any `apps` version: with
+    /// `matchPolicy: Equivalent` the API server converts to the registered version) and
+    /// not one of its subresources: `statefulsets/scale` carries an autoscaling/v1 Scale,
+    /// and `statefulsets/status` is written by the controller.
+    pub fn is_statefulset(&self) -> bool {
+        self.kind.group == "apps"
+            && self.kind.kind == "StatefulSet"
+            && self.sub_resource.as_deref().unwrap_or("").is_empty()
+    }
+
+    /// The object's name, for logs: `request.name`, or the object's own (empty on CREATE
+    /// with `generateName`).
+    pub fn object_name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|n| !n.is_empty()).or_else(|| {
+            self.object
+                .as_ref()
+                .or(self.old_object.as_ref())
+                .and_then(|o| StatefulSet::new(o).name())
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct ReviewIn {
+    #[serde(rename = "apiVersion", default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    request: Option<AdmissionRequest>,
+}
+
+/// A parsed AdmissionReview request.
+#[derive(Clone, Debug)]
+pub struct AdmissionReview {
+    pub version: ReviewVersion,
+    pub request: AdmissionRequest,
+}
+
+/// Why a body is not an AdmissionReview stsguard can answer: the server replies 400 with
+/// [`InputError::message`] as plain text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("the request body is empty; expected an AdmissionReview")]
+    Empty,
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("the request body is nested too deeply (more than 128 levels)")]
+    TooDeep,
+    #[error("the request body is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("the request body is not an AdmissionReview: {0}")]
+    NotAReview(String),
+    #[error(
+        "unsupported AdmissionReview apiVersion {0:?}; stsguard answers admission.k8s.io/v1 and admission.k8s.io/v1beta1"
+    )]
+    UnsupportedVersion(String),
+    #[error("the AdmissionReview has no request")]
+    NoRequest,
+}
+
+impl InputError {
+    /// A short fixed label for logs and metrics: never any part of the body.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InputError::Empty => "empty",
+            InputError::TooLarge { .. } => "too_large",
+            InputError::Unreadable(_) => "unreadable",
+            InputError::TooDeep => "too_deep",
+            InputError::NotJson(_) => "not_json",
+            InputError::NotAReview(_) => "not_a_review",
+            InputError::UnsupportedVersion(_) => "unsupported_version",
+            InputError::NoRequest => "no_request",
+        }
+    }
+}
+
+/// Parses a request body into an [`AdmissionReview`].
+pub fn parse(body: &[u8]) -> Result<AdmissionReview, InputError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(InputError::Empty);
+    }
+    // serde_json stops at 128 levels of nesting, so a hostile body cannot exhaust the
+    // stack; it also rejects invalid UTF-8 inside strings.
+    let classify = |e: serde_json::Error| {
+        if e.to_string().starts_with("recursion limit exceeded") {
+            InputError::TooDeep
+        } else if e.is_data() {
+            InputError::NotAReview(e.to_string())
+        } else {
+            InputError::NotJson(e.to_string())
+        }
+    };
+    // serde would read a struct from a JSON array too; an AdmissionReview is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(classify)?;
+        return Err(InputError::NotAReview(
+            "expected a JSON object with apiVersion, kind and request".into(),
+        ));
+    }
+    let review: ReviewIn = serde_json::from_slice(body).map_err(classify)?;
+    if review.kind.as_deref() != Some("AdmissionReview") {
+        return Err(InputError::NotAReview(match review.kind {
+            Some(kind) => format!("kind is {kind:?}, expected \"AdmissionReview\""),
+            None => "kind is missing, expected \"AdmissionReview\"".into(),
+        }));
+    }
+    let version = match review.api_version.as_deref() {
+        Some("admission.k8s.io/v1") => ReviewVersion::V1,
+        Some("admission.k8s.io/v1beta1") => ReviewVersion::V1beta1,
+        other => return Err(InputError::UnsupportedVersion(other.unwrap_or("").into())),
+    };
+    let request = review.request.ok_or(InputError::NoRequest)?;
+    Ok(AdmissionReview { version, request })
+}
+
+/// A Kubernetes `Status` (the `status` of a response that denies).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub status: &'static str,
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// `response` of an AdmissionReview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionResponse {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<&'static str>,
+    /// Base64 of the JSON Patch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_annotations: BTreeMap<String, String>,
+}
+
+impl AdmissionResponse {
+    fn allow(uid: &str) -> Self {
+        AdmissionResponse {
+            uid: uid.to_string(),
+            allowed: true,
+            status: None,
+            patch_type: None,
+            patch: None,
+            warnings: Vec::new(),
+            audit_annotations: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: &'a AdmissionResponse,
+}
+
+/// The AdmissionReview answering `review`, as JSON bytes.
+pub fn encode(version: ReviewVersion, response: &AdmissionResponse) -> Vec<u8> {
+    let out = ReviewOut {
+        api_version: version.api_version(),
+        kind: "AdmissionReview",
+        response,
+    };
+    // Serialising plain strings, bools and maps of strings cannot fail.
+    serde_json::to_vec(&out).unwrap_or_default()
+}
+
+/// What happened to one request, beyond the response itself: for logs and metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Allowed without review, and why (not a StatefulSet, a subresource, DELETE…).
+    Skipped(&'static str),
+    /// The object could not be reviewed at all (not a JSON object).
+    Unreadable(String),
+    /// The engine reviewed the object.
+    Reviewed { review: Review, mode: Mode },
+}
+
+/// The answer to one request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub response: AdmissionResponse,
+    pub outcome: Outcome,
+}
+
+impl Decision {
+    /// Rule ids of the findings /validate reported (first occurrence order), for logs.
+    pub fn rules_hit(&self, webhook: Webhook) -> Vec<&'static str> {
+        let mut rules: Vec<&'static str> = Vec::new();
+        if let (Outcome::Reviewed { review, .. }, Webhook::Validate) = (&self.outcome, webhook) {
+            for finding in &review.findings {
+                if !rules.contains(&finding.rule) {
+                    rules.push(finding.rule);
+                }
+            }
+        }
+        rules
+    }
+
+    /// Names of the defaults the returned patch applies (only /mutate returns one).
+    pub fn defaulted(&self) -> &[&'static str] {
+        match &self.outcome {
+            Outcome::Reviewed { review, .. } if self.response.patch.is_some() => &review.defaulted,
+            _ => &[],
+        }
+    }
+}
+
+/// Answers one admission request with the engine's verdict.
+pub fn decide(
+    policy: &Policy,
+    webhook: Webhook,
+    request: &AdmissionRequest,
+    kube_version: KubeVersion,
+) -> Decision {
+    let mut response = AdmissionResponse::allow(&request.uid);
+    let skip = |reason| Decision {
+        response: AdmissionResponse::allow(&request.uid),
+        outcome: Outcome::Skipped(reason),
+    };
+    if !(request.kind.group == "apps" && request.kind.kind == "StatefulSet") {
+        return skip("not a StatefulSet");
+    }
+    if !request.is_statefulset() {
+        // statefulsets/scale changes replicas only: nothing stsguard checks or defaults
+        // can change, and the object is an autoscaling/v1 Scale anyway.
+        return skip("subresource");
+    }
+    let operation = request.operation.engine();
+    if matches!(operation, Operation::Delete | Operation::Connect) {
+        // Deleting must always work: a webhook that blocks DELETE keeps broken
+        // StatefulSets in the cluster for good.
+        return skip("not CREATE or UPDATE");
+    }
+
+    let null = Value::Null;
+    let object = request.object.as_ref().unwrap_or(&null);
+    let old_object = request.old_object.as_ref().filter(|o| !o.is_null());
+    let context = Context {
+        namespace: request.namespace.as_deref().filter(|n| !n.is_empty()),
+        kube_version,
+        ..Context::default()
+    };
+    let review = match engine::review(policy, operation, object, old_object, &context) {
+        Ok(review) => review,
+        Err(error) => {
+            let reason = format!("stsguard cannot review this StatefulSet: {error}");
+            match webhook {
+                // A validating webhook that lets through what it cannot read would let
+                // anything through; the mutating one must not block a write it has no
+                // default for.
+                Webhook::Validate => {
+                    response.allowed = false;
+                    response.status = Some(Status {
+                        status: "Failure",
+                        code: 400,
+                        reason: "BadRequest",
+                        message: reason.clone(),
+                    });
+                }
+                Webhook::Mutate => {
+                    response.warnings = limit_warnings([reason.clone()]);
+                }
+            }
+            return Decision {
+                response,
+                outcome: Outcome::Unreadable(reason),
+            };
+        }
+    };
+    let namespace = StatefulSet::new(object)
+        .namespace()
+        .or(context.namespace)
+        .unwrap_or("default");
+    let mode = policy.settings_for(namespace).mode;
+
+    match webhook {
+        Webhook::Mutate => {
+            // Validation is /validate's job: the mutating webhook patches and allows, so
+            // that findings are reported once, on the object as it will be stored.
+            if !review.patch.is_empty() {
+                let patch = serde_json::to_vec(&review.patch).unwrap_or_default();
+                response.patch_type = Some("JSONPatch");
+                response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
+                response
+                    .audit_annotations
+                    .insert(AUDIT_DEFAULTED.into(), review.defaulted.join(","));
+            }
+        }
+        Webhook::Validate => {
+            let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) = review
+                .findings
+                .iter()
+                .partition(|f| f.severity == Severity::Error);
+            let mut lines = Vec::new();
+            if !errors.is_empty() {
+                match mode {
+                    Mode::Enforce => {
+                        response.allowed = false;
+                        response.status = Some(Status {
+                            status: "Failure",
+                            code: 403,
+                            reason: "Forbidden",
+                            message: denial_message(request, object, &errors),
+                        });
+                    }
+                    // Warn mode (rolling stsguard out): say what would be denied, allow.
+                    Mode::Warn => lines.extend(
+                        errors
+                            .iter()
+                            .map(|f| format!("would deny: {}", warning_text(f))),
+                    ),
+                }
+            }
+            lines.extend(warnings.iter().map(|f| warning_text(f)));
+            response.warnings = limit_warnings(lines);
+        }
+    }
+    Decision {
+        response,
+        outcome: Outcome::Reviewed { review, mode },
+    }
+}
+
+/// `status.message` of a denial: every error finding with rule, path, message and fix.
+fn denial_message(request: &AdmissionRequest, object: &Value, errors: &[&Finding]) -> String {
+    let sts = StatefulSet::new(object);
+    let name = sts.name().or(request.name.as_deref()).unwrap_or("");
+    let namespace = sts
+        .namespace()
+        .or(request.namespace.as_deref())
+        .unwrap_or("default");
+    let count = match errors.len() {
+        1 => "1 error".to_string(),
+        n => format!("{n} errors"),
+    };
+    let mut message = format!("StatefulSet {namespace}/{name} has {count}:");
+    for (shown, finding) in errors.iter().enumerate() {
+        let mut line = format!(
+            "\n- {} at {}: {}",
+            finding.rule,
+            if finding.path.is_empty() {
+                "/"
+            } else {
+                &finding.path
+            },
+            finding.message
+        );
+        if !finding.hint.is_empty() {
+            let stop = if finding.message.ends_with(['.', '!', '?']) {
+                ""
+            } else {
+                "."
+            };
+            let _ = write!(line, "{stop} Fix: {}", finding.hint);
+        }
+        if message.len() + line.len() > MAX_MESSAGE_LEN {
+            let _ = write!(
+                message,
+                "\n- … and {} more (run `stsguard validate` on the manifest for all of them)",
+                errors.len() - shown
+            );
+            break;
+        }
+        message.push_str(&line);
+    }
+    message
+}
+
+/// One warning line for a finding: rule and message first (they survive truncation), path
+/// last.
+fn warning_text(finding: &Finding) -> String {
+    format!("{}: {} [{}]", finding.rule, finding.message, finding.path)
+}
+
+/// Fits warnings to what the API server passes on: each at most [`MAX_WARNING_LEN`] bytes
+/// (so also characters) of printable text, all together at most [`MAX_WARNINGS_TOTAL`];
+/// what does not fit is summarised in a last line.
+pub fn limit_warnings(lines: impl IntoIterator<Item = String>) -> Vec<String> {
+    // Room for the closing "… and N more" line.
+    const RESERVE: usize = 80;
+    let lines: Vec<String> = lines.into_iter().map(|l| truncate_warning(&l)).collect();
+    let mut kept = Vec::new();
+    let mut total = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let last = i + 1 == lines.len();
+        let budget = if last {
+            MAX_WARNINGS_TOTAL
+        } else {
+            MAX_WARNINGS_TOTAL - RESERVE
+        };
+        if total + line.len() > budget {
+            kept.push(format!(
+                "and {} more warnings (run `stsguard validate` for all of them)",
+                lines.len() - i
+            ));
+            return kept;
+        }
+        total += line.len();
+        kept.push(line.clone());
+    }
+    kept
+}
+
+fn truncate_warning(line: &str) -> String {
+    // Warnings travel as HTTP Warning headers: no control characters.
+    let clean: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.len() <= MAX_WARNING_LEN {
+        return clean;
+    }
+    let mut end = MAX_WARNING_LEN - 3;
+    while !clean.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &clean[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn review_body(request: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": request,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn refuses_bodies_that_are_not_reviews() {
+        assert_eq!(parse(b"").unwrap_err(), InputError::Empty);
+        assert_eq!(parse(b"not json").unwrap_err().kind(), "not_json");
+        assert_eq!(parse(b"[1,2]").unwrap_err().kind(), "not_a_review");
+        assert_eq!(parse(b"{}").unwrap_err().kind(), "not_a_review");
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(parse(deep.as_bytes()).unwrap_err().kind(), "not_a_review");
+        let deep_object = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","object":{}1{}}}}}"#,
+            r#"{"a":"#.repeat(10_000),
+            "}".repeat(10_000)
+        );
+        assert_eq!(
+            parse(deep_object.as_bytes()).unwrap_err(),
+            InputError::TooDeep
+        );
+        let as_array =
+            br#"["admission.k8s.io/v1","AdmissionReview",{"uid":"u","operation":"DELETE"}]"#;
+        assert_eq!(parse(as_array).unwrap_err().kind(), "not_a_review");
+        assert_eq!(
+            parse(br#"{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview"}"#)
+                .unwrap_err()
+                .kind(),
+            "unsupported_version"
+        );
+        assert_eq!(
+            parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#).unwrap_err(),
+            InputError::NoRequest
+        );
+        let bad_utf8 = b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Admission\xff\"}";
+        assert_eq!(parse(bad_utf8).unwrap_err().kind(), "not_json");
+    }
+
+    #[test]
+    fn refuses_unknown_operations() {
+        let body = review_body(json!({"uid": "u", "operation": "PATCH"}));
+        assert_eq!(parse(&body).unwrap_err().kind(), "not_a_review");
+    }
+
+    #[test]
+    fn allows_other_kinds_untouched() {
+        let body = review_body(json!({
+            "uid": "u1", "operation": "CREATE",
+            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "object": {"metadata": {"name": "Bad_Name"}},
+        }));
+        let review = parse(&body).unwrap();
+        let policy = Policy::builtin_default().unwrap();
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            let decision = decide(&policy, webhook, &review.request, KubeVersion::LATEST);
+            assert_eq!(decision.outcome, Outcome::Skipped("not a StatefulSet"));
+            assert_eq!(decision.response, AdmissionResponse::allow("u1"));
+        }
+    }
+
+    #[test]
+    fn denies_unreadable_objects_at_validate_only() {
+        let body = review_body(json!({
+            "uid": "u2", "operation": "CREATE",
+            "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+            "object": "not an object",
+        }));
+        let review = parse(&body).unwrap();
+        let policy = Policy::builtin_default().unwrap();
+        let validate = decide(
+            &policy,
+            Webhook::Validate,
+            &review.request,
+            KubeVersion::LATEST,
+        );
+        assert!(!validate.response.allowed);
+        let status = validate.response.status.unwrap();
+        assert_eq!(status.code, 400);
+        assert!(
+            status.message.contains("not a JSON object"),
+            "{}",
+            status.message
+        );
+        let mutate = decide(
+            &policy,
+            Webhook::Mutate,
+            &review.request,
+            KubeVersion::LATEST,
+        );
+        assert!(mutate.response.allowed);
+        assert!(mutate.response.patch.is_none());
+        assert!(mutate.response.warnings[0].contains("cannot review"));
+    }
+
+    #[test]
+    fn keeps_warnings_within_kubernetes_limits() {
+        let long = "x".repeat(500);
+        let limited = limit_warnings((0..100).map(|i| format!("w{i}: {long}")));
+        assert!(limited.iter().all(|w| w.len() <= MAX_WARNING_LEN));
+        assert!(limited.iter().map(String::len).sum::<usize>() <= MAX_WARNINGS_TOTAL);
+        let last = limited.last().unwrap();
+        assert!(
+            last.starts_with("and ") && last.contains("more warnings"),
+            "{last}"
+        );
+
+        let few = limit_warnings(["short".to_string(), "ünïcödé ".repeat(40)]);
+        assert_eq!(few.len(), 2);
+        assert!(few[1].ends_with("...") && few[1].len() <= MAX_WARNING_LEN);
+        assert_eq!(limit_warnings(["a\nb".to_string()]), ["a b"]);
+    }
+}

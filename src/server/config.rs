@@ -1,0 +1,286 @@
+//! `stsguard serve` flags. Every flag can also come from an `STSGUARD_*` environment variable,
+//! which is how a Deployment usually sets them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, ValueEnum};
+
+use crate::engine::KubeVersion;
+
+/// Flags of `stsguard serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// HTTPS address for the admission webhooks (POST /mutate, POST /validate).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "STSGUARD_LISTEN",
+        default_value = "0.0.0.0:8443"
+    )]
+    pub listen: SocketAddr,
+
+    /// Plain-HTTP address for /healthz, /readyz and /metrics.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "STSGUARD_HEALTH_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub health_listen: SocketAddr,
+
+    /// Serving certificate chain (PEM), re-read when its contents change. Without
+    /// --tls-cert/--tls-key an ephemeral self-signed certificate for localhost is used.
+    #[arg(long, value_name = "FILE", env = "STSGUARD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key of the serving certificate (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", env = "STSGUARD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require a client certificate signed by one of these CAs (PEM): the API server's
+    /// client certificate (its admission-control config `kubeConfigFile`).
+    #[arg(long, value_name = "FILE", env = "STSGUARD_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Policy file (default: the built-in policies/default.yaml), re-read when its contents
+    /// change; a broken new policy is refused and the last good one stays.
+    #[arg(long, value_name = "FILE", env = "STSGUARD_POLICY")]
+    pub policy: Option<PathBuf>,
+
+    /// How often the certificate, key and policy files are checked for changes.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "STSGUARD_RELOAD_INTERVAL",
+        default_value = "10s",
+        value_parser = parse_duration
+    )]
+    pub reload_interval: Duration,
+
+    /// Largest request body accepted (bytes; suffixes KiB, MiB allowed).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        env = "STSGUARD_MAX_BODY_SIZE",
+        default_value = "8MiB",
+        value_parser = parse_size
+    )]
+    pub max_body_size: usize,
+
+    /// Time limit for reading and answering one request. Keep it below the webhook
+    /// configurations' `timeoutSeconds` (at most 10 s) so the API server gets an answer
+    /// rather than a timeout.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "STSGUARD_REQUEST_TIMEOUT",
+        default_value = "8s",
+        value_parser = parse_duration
+    )]
+    pub request_timeout: Duration,
+
+    /// Time limit for the TLS handshake and for the request headers of a connection.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "STSGUARD_HEADER_READ_TIMEOUT",
+        default_value = "5s",
+        value_parser = parse_duration
+    )]
+    pub header_read_timeout: Duration,
+
+    /// Admission requests handled at once; more get an immediate 503 with Retry-After.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "STSGUARD_MAX_CONCURRENT_REQUESTS",
+        default_value = "512",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_concurrent_requests: u32,
+
+    /// After SIGTERM, how long /readyz reports not ready while requests are still served,
+    /// so that endpoints controllers stop routing to this pod before it stops listening.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "STSGUARD_SHUTDOWN_DELAY",
+        default_value = "5s",
+        value_parser = parse_duration
+    )]
+    pub shutdown_delay: Duration,
+
+    /// After the delay, how long in-flight requests may take to finish.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "STSGUARD_SHUTDOWN_TIMEOUT",
+        default_value = "20s",
+        value_parser = parse_duration
+    )]
+    pub shutdown_timeout: Duration,
+
+    /// Kubernetes version of the cluster, for the rules whose limits changed over time.
+    #[arg(long, value_name = "X.Y", env = "STSGUARD_KUBE_VERSION", value_parser = crate::cli::parse_kube_version)]
+    pub kube_version: Option<KubeVersion>,
+
+    /// Log format (one line per admission decision).
+    #[arg(
+        long,
+        value_enum,
+        env = "STSGUARD_LOG_FORMAT",
+        default_value_t = LogFormat::Json
+    )]
+    pub log_format: LogFormat,
+
+    /// Least severe log level written: error, warn, info, debug or trace.
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        env = "STSGUARD_LOG_LEVEL",
+        default_value = "info"
+    )]
+    pub log_level: tracing_subscriber::filter::LevelFilter,
+
+    /// Where the CA of the ephemeral certificate is written (when no --tls-cert is given).
+    /// Default: stsguard-ephemeral-ca.crt in the temporary directory.
+    #[arg(long, value_name = "FILE", env = "STSGUARD_EPHEMERAL_CA_FILE")]
+    pub ephemeral_ca_file: Option<PathBuf>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// `key=value` text (for people).
+    Text,
+}
+
+impl ServeArgs {
+    /// Parses `serve` flags (without the program and command names), for tests and
+    /// embedding. Environment variables apply as on the command line.
+    pub fn from_flags<I, T>(flags: I) -> Result<ServeArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(Parser)]
+        #[command(no_binary_name = true)]
+        struct Flags {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Flags::try_parse_from(flags).map(|flags| flags.serve)
+    }
+
+    /// The certificate and key files, when both are given.
+    pub(crate) fn tls_files(&self) -> Result<Option<(PathBuf, PathBuf)>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err("--tls-cert needs --tls-key".into()),
+            (None, Some(_)) => Err("--tls-key needs --tls-cert".into()),
+        }
+    }
+}
+
+/// A duration like `250ms`, `10s`, `2m` or `1h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 250ms, 10s or 2m"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// A size in bytes like `8MiB`, `512KiB` or `1048576`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 8MiB or 1048576"))?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KiB" | "Ki" => 1 << 10,
+        "M" | "MiB" | "Mi" => 1 << 20,
+        "G" | "GiB" | "Gi" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use KiB or MiB)"
+            ));
+        }
+    };
+    let bytes = value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes < 1024 {
+        return Err(format!(
+            "{text:?} is too small for an AdmissionReview (at least 1KiB)"
+        ));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("12").is_err());
+        assert!(parse_size("8 bananas").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let args = ServeArgs::from_flags(Vec::<String>::new()).unwrap();
+        assert_eq!(args.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(args.health_listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(args.max_body_size, 8 << 20);
+        assert!(args.request_timeout < Duration::from_secs(10));
+        assert_eq!(args.tls_files(), Ok(None));
+    }
+
+    #[test]
+    fn refuses_a_certificate_without_key() {
+        let args = ServeArgs::from_flags(["--tls-cert", "tls.crt"]).unwrap();
+        assert!(args.tls_files().is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! The `stsguard serve` process: start-up, SIGTERM with requests in flight, and the
+//! client-certificate requirement.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
+use serde_json::Value;
+
+use crate::common::fixture;
+use crate::harness::{Https, RawRequest, TestServer, eventually, http_get};
+
+/// A server process, killed if the test ends before it exits.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary, started on ephemeral loopback ports; returns it with the addresses it
+/// logged and the CA it wrote.
+fn spawn_server(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (Running, SocketAddr, SocketAddr, String) {
+    let ca_file = dir.join("ca.crt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        .arg("serve")
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--health-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--ephemeral-ca-file",
+        ])
+        .arg(&ca_file)
+        .args(extra)
+        .env_remove("STSGUARD_POLICY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let child = Running(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    loop {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(wait)
+            .unwrap_or_else(|_| panic!("no `listening` line; stderr so far: {seen:#?}"));
+        let entry: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+        if entry["message"] == "listening" {
+            let admission = entry["admission"].as_str().unwrap().parse().unwrap();
+            let health = entry["health"].as_str().unwrap().parse().unwrap();
+            let ca = std::fs::read_to_string(&ca_file).unwrap();
+            // Keep draining stderr so the child never blocks on a full pipe.
+            std::thread::spawn(move || while rx.recv().is_ok() {});
+            return (child, admission, health, ca);
+        }
+        seen.push(line);
+    }
+}
+
+fn terminate(child: &Running) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, admission, health, ca) =
+        spawn_server(dir.path(), &["--shutdown-delay", "400ms"]);
+    let client = Https::trusting(&[&ca]);
+    let (_, review) = fixture("044");
+    let body = serde_json::to_vec(&review).unwrap();
+    assert_eq!(
+        client
+            .post(admission, "/validate", body.clone())
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    // Requests in flight: headers and half the body sent.
+    let mut in_flight = Vec::new();
+    for _ in 0..4 {
+        in_flight.push(
+            RawRequest::start(&client, admission, "/validate", &body, body.len() / 2)
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    terminate(&child);
+
+    // Readiness goes false first, while the admission port still answers.
+    let not_ready = eventually(Duration::from_millis(350), || async {
+        matches!(http_get(health, "/readyz").await, Ok((503, _)))
+    })
+    .await;
+    assert!(not_ready.is_some(), "readiness did not turn false");
+    assert_eq!(
+        client
+            .post(admission, "/validate", body.clone())
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+
+    // After the delay the port is closed, and the requests in flight still complete.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        tokio::net::TcpStream::connect(admission).await.is_err(),
+        "still accepting connections after the shutdown delay"
+    );
+    for request in in_flight {
+        let (status, answer) = request.finish().await.unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["response"]["uid"], review["request"]["uid"]);
+        assert_eq!(answer["response"]["allowed"], false);
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn refuses_to_start_on_bad_flags() {
+    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent/tls.crt",
+        ])
+        .env_remove("STSGUARD_TLS_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--tls-cert needs --tls-key"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A CA for clients and a client certificate it signed.
+fn client_pki() -> (String, String, String) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "test client CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = client.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ca_mode_requires_a_trusted_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = client_pki();
+    let ca_file = dir.path().join("client-ca.crt");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let ca_flag = ca_file.display().to_string();
+    let server = TestServer::start_in(dir, &["--client-ca", &ca_flag]).await;
+    let server_ca = std::fs::read_to_string(server.server.ephemeral_ca().unwrap()).unwrap();
+    let (_, review) = fixture("002");
+    let body = serde_json::to_vec(&review).unwrap();
+
+    // Without a certificate: the handshake (or, in TLS 1.3, the first read) fails.
+    let anonymous = Https::trusting(&[&server_ca]);
+    assert!(
+        anonymous
+            .post(server.admission(), "/validate", body.clone())
+            .await
+            .is_err()
+    );
+
+    // With a certificate from another CA: refused too.
+    let (_, stranger_cert, stranger_key) = client_pki();
+    let stranger = Https::with_client_certificate(&[&server_ca], &stranger_cert, &stranger_key);
+    assert!(
+        stranger
+            .post(server.admission(), "/validate", body.clone())
+            .await
+            .is_err()
+    );
+
+    let apiserver = Https::with_client_certificate(&[&server_ca], &cert, &key);
+    let reply = apiserver
+        .post(server.admission(), "/validate", body)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+
+    // The health port stays plain and open for the kubelet's probes.
+    assert_eq!(http_get(server.health(), "/healthz").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_http2_and_http1() {
+    let server = TestServer::start(&[]).await;
+    let (_, review) = fixture("044");
+    let body = serde_json::to_vec(&review).unwrap();
+    let tls = server.client.connect(server.admission()).await.unwrap();
+    // The client offered no ALPN: HTTP/1.1 (covered everywhere else). Now HTTP/2 with
+    // prior knowledge over the same TLS listener.
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    for _ in 0..3 {
+        let request = hyper::Request::post("https://127.0.0.1/validate")
+            .body(http_body_util::Full::new(axum::body::Bytes::from(
+                body.clone(),
+            )))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(answer["response"]["allowed"], false);
+    }
+}
