@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# The stsguard image: one static-ish binary on distroless, running as a numeric non-root user.
+# The stsguard image: one binary on distroless, running as a numeric non-root user.
 #
 #   docker build -t ghcr.io/example/stsguard:0.1.0 .
 #

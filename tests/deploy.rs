@@ -841,3 +841,56 @@ fn an_overlay_of_the_overlays_can_roll_out_in_warn_mode() {
     assert_eq!(text, &warn);
     stsguard::engine::Policy::from_yaml(text, "policy.yaml").expect("a valid policy");
 }
+
+#[test]
+fn dockerfile_matches_the_deployment() {
+    // The image cannot be built here (no container engine in CI); hold the Dockerfile to the
+    // manifests instead.
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let instruction = |name: &str| -> Vec<String> {
+        dockerfile
+            .lines()
+            .filter_map(|line| line.strip_prefix(&format!("{name} ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let deployment: Deployment = render("base").one("Deployment");
+    let pod = deployment.spec.template.spec.unwrap();
+    let uid = pod.security_context.unwrap().run_as_user.unwrap();
+    assert_eq!(instruction("USER"), [format!("{uid}:{uid}")]);
+    assert_eq!(instruction("ENTRYPOINT"), [r#"["/stsguard"]"#]);
+    assert_eq!(instruction("CMD"), [r#"["serve"]"#]);
+    assert_eq!(
+        pod.containers[0].args.as_ref().unwrap()[0],
+        "serve",
+        "the Deployment's args replace CMD"
+    );
+    assert_eq!(
+        instruction("FROM").len(),
+        2,
+        "a builder and a runtime stage"
+    );
+    assert!(dockerfile.contains("cargo build --release --locked"));
+
+    // The build needs the embedded files; the context must never carry keys.
+    let ignored: Vec<&str> = include_str!("../.dockerignore")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .collect();
+    for needed in [
+        "src",
+        "policies",
+        "deploy",
+        "deploy/base",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        assert!(
+            !ignored
+                .iter()
+                .any(|pattern| pattern.trim_end_matches('/') == needed),
+            ".dockerignore leaves out {needed}"
+        );
+    }
+    assert!(ignored.contains(&"**/*.key"));
+}

@@ -140,6 +140,14 @@ fn generate(args: &CertsArgs) -> Result<(), String> {
             ));
         }
     }
+    if let Some(dir) = render_target.as_deref().and_then(Path::parent) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(format!(
+                "--render-webhooks: directory {} does not exist",
+                dir.display()
+            ));
+        }
+    }
     let previous_ca = if args.keep_previous_ca {
         let text = fs::read_to_string(&ca_path).map_err(|e| {
             format!(
@@ -166,7 +174,6 @@ fn generate(args: &CertsArgs) -> Result<(), String> {
 
     fs::create_dir_all(&args.out_dir)
         .map_err(|e| format!("cannot create {}: {e}", args.out_dir.display()))?;
-    // The key first: whoever reads the directory sees a key no older than its certificate.
     write_file(&key_path, pair.key_pem.as_bytes(), 0o600, args.force)?;
     write_file(&cert_path, pair.cert_pem.as_bytes(), 0o644, args.force)?;
     write_file(&ca_path, ca_bundle.as_bytes(), 0o644, args.force)?;
