@@ -1,0 +1,896 @@
+//! `deploy/`: the base and every overlay rendered with `kubectl kustomize`, parsed into
+//! k8s-openapi types, and held to what issue 5 and SPEC §7 ask of an installation. kubectl is
+//! required: without it these tests fail, they do not skip.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
+    WebhookClientConfig,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, Probe, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use stsguard::cli::certs::{MUTATE_PATH, VALIDATE_PATH};
+
+/// The paths `stsguard serve` answers on its plain health listener.
+const HEALTHZ_PATH: &str = "/healthz";
+const READYZ_PATH: &str = "/readyz";
+/// The label the API server sets on every namespace.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+const INJECT_CA_FROM: &str = "cert-manager.io/inject-ca-from";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// kubectl from `$KUBECTL` or `PATH`. Missing is a failure with the reason, never a skip: CI
+/// has kubectl, and a skipped test would let a broken manifest through.
+fn kubectl() -> PathBuf {
+    if let Some(path) = std::env::var_os("KUBECTL") {
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "KUBECTL={} is not a file", path.display());
+        return path;
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("kubectl"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "kubectl was not found on PATH (nor in $KUBECTL). The deploy tests render \
+                 deploy/ with `kubectl kustomize` and do not skip: install kubectl (1.27 or \
+                 later; it includes kustomize) or set KUBECTL=/path/to/kubectl"
+            )
+        })
+}
+
+/// `kubectl kustomize DIR`, every document as JSON.
+fn kustomize(dir: &Path) -> Vec<Value> {
+    let output = Command::new(kubectl())
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"));
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    stsguard::yaml::parse_stream(&text)
+        .into_iter()
+        .filter_map(|document| document.expect("kustomize printed valid YAML").value)
+        .map(unwrap_base64)
+        .collect()
+}
+
+/// kustomize wraps long base64 values (Secret data, and the caBundle copied from it) at 70
+/// columns. The API server decodes them with Go's encoding/base64, which skips line breaks;
+/// k8s-openapi's decoder does not, so the breaks are removed before parsing.
+fn unwrap_base64(mut object: Value) -> Value {
+    let unwrap = |value: &mut Value| {
+        if let Some(text) = value.as_str() {
+            *value = Value::from(text.replace(['\n', '\r'], ""));
+        }
+    };
+    if object["kind"] == "Secret" {
+        if let Some(data) = object.get_mut("data").and_then(Value::as_object_mut) {
+            data.values_mut().for_each(unwrap);
+        }
+    }
+    if let Some(webhooks) = object.get_mut("webhooks").and_then(Value::as_array_mut) {
+        for webhook in webhooks {
+            if let Some(bundle) = webhook.pointer_mut("/clientConfig/caBundle") {
+                unwrap(bundle);
+            }
+        }
+    }
+    object
+}
+
+/// A rendered installation.
+struct Rendered {
+    name: String,
+    objects: Vec<Value>,
+}
+
+impl Rendered {
+    fn of_kind(&self, kind: &str) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|object| object["kind"] == kind)
+            .collect()
+    }
+
+    /// The one object of `kind`, as its k8s-openapi type.
+    fn one<T: DeserializeOwned>(&self, kind: &str) -> T {
+        let found = self.of_kind(kind);
+        assert_eq!(
+            found.len(),
+            1,
+            "{}: {} objects of kind {kind}",
+            self.name,
+            found.len()
+        );
+        serde_json::from_value(found[0].clone())
+            .unwrap_or_else(|e| panic!("{}: {kind} does not parse: {e}", self.name))
+    }
+
+    fn named(&self, kind: &str, name: &str) -> &Value {
+        self.of_kind(kind)
+            .into_iter()
+            .find(|object| object["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{}: no {kind} named {name}", self.name))
+    }
+}
+
+fn render(overlay: &str) -> Rendered {
+    Rendered {
+        name: overlay.to_string(),
+        objects: kustomize(&root().join("deploy").join(overlay)),
+    }
+}
+
+/// Copies `from` into `to`, leaving out generated certificates.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.path().ends_with("self-signed/certs") {
+                continue;
+            }
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The self-signed overlay the way its comment says to use it: `stsguard certs` writes into
+/// the overlay (in a copy of deploy/), then kustomize renders it.
+fn render_self_signed() -> (tempfile::TempDir, Rendered, PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let deploy = temp.path().join("deploy");
+    copy_tree(&root().join("deploy"), &deploy);
+    let overlay = deploy.join("overlays/self-signed");
+    let certs = overlay.join("certs");
+    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        .args(["certs", "--out-dir"])
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "stsguard certs: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rendered = Rendered {
+        name: "overlays/self-signed".into(),
+        objects: kustomize(&overlay),
+    };
+    (temp, rendered, certs)
+}
+
+/// The image `deploy/base/kustomization.yaml` sets through `images:` for `stsguard`.
+fn kustomization_image() -> String {
+    let text = std::fs::read_to_string(root().join("deploy/base/kustomization.yaml")).unwrap();
+    let kustomization = stsguard::yaml::parse_stream(&text)
+        .remove(0)
+        .unwrap()
+        .value
+        .unwrap();
+    let entry = kustomization["images"]
+        .as_array()
+        .expect("images: in deploy/base/kustomization.yaml")
+        .iter()
+        .find(|image| image["name"] == "stsguard")
+        .expect("an images: entry for stsguard");
+    format!(
+        "{}:{}",
+        entry["newName"].as_str().unwrap(),
+        entry["newTag"].as_str().unwrap()
+    )
+}
+
+fn labels_match(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    assert!(
+        selector.match_expressions.is_none(),
+        "selectors here use matchLabels only"
+    );
+    let wanted = selector.match_labels.as_ref().expect("matchLabels");
+    !wanted.is_empty() && wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// The port a `--flag=HOST:PORT` argument of the container names.
+fn listen_port(container: &Container, flag: &str) -> i32 {
+    let prefix = format!("{flag}=");
+    let value = container
+        .args
+        .iter()
+        .flatten()
+        .find_map(|arg| arg.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("container args have no {flag}="));
+    value.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+fn container_port(container: &Container, port: &IntOrString) -> i32 {
+    match port {
+        IntOrString::Int(number) => *number,
+        IntOrString::String(name) => {
+            container
+                .ports
+                .iter()
+                .flatten()
+                .find(|port| port.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("no container port named {name}"))
+                .container_port
+        }
+    }
+}
+
+fn env(container: &Container, name: &str) -> String {
+    container
+        .env
+        .iter()
+        .flatten()
+        .find(|var| var.name == name)
+        .and_then(|var| var.value.clone())
+        .unwrap_or_else(|| panic!("container has no env {name}"))
+}
+
+fn seconds(duration: &str) -> i64 {
+    duration
+        .strip_suffix('s')
+        .unwrap_or_else(|| panic!("{duration:?}: write durations in seconds"))
+        .parse()
+        .unwrap()
+}
+
+fn http_probe(probe: Option<&Probe>, what: &str) -> (String, IntOrString) {
+    let get = probe
+        .unwrap_or_else(|| panic!("no {what} probe"))
+        .http_get
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what} probe is not an HTTP GET"));
+    (get.path.clone().unwrap_or_default(), get.port.clone())
+}
+
+/// Everything every installation must satisfy, overlays and base alike.
+fn check_installation(rendered: &Rendered) {
+    let name = &rendered.name;
+    let namespace: Namespace = rendered.one("Namespace");
+    let own_namespace = namespace.metadata.name.clone().unwrap();
+    for object in &rendered.objects {
+        let cluster_scoped = [
+            "Namespace",
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ];
+        if !cluster_scoped.contains(&object["kind"].as_str().unwrap()) {
+            assert_eq!(
+                object["metadata"]["namespace"], own_namespace,
+                "{name}: {} {} is not in {own_namespace}",
+                object["kind"], object["metadata"]["name"]
+            );
+        }
+    }
+    let account: ServiceAccount = rendered.one("ServiceAccount");
+    let deployment: Deployment = rendered.one("Deployment");
+    let service: Service = rendered.one("Service");
+    let budget: PodDisruptionBudget = rendered.one("PodDisruptionBudget");
+    let policy: ConfigMap = rendered.one("ConfigMap");
+
+    // Deployment: replicas, spread, security, probes, resources, shutdown, mounts, image.
+    let spec = &deployment.spec;
+    let replicas = spec.replicas.unwrap_or(1);
+    assert!(replicas >= 2, "{name}: {replicas} replica(s)");
+    let template = &spec.template;
+    let pod_labels = template
+        .metadata
+        .as_ref()
+        .and_then(|metadata| metadata.labels.clone())
+        .unwrap_or_default();
+    assert!(
+        labels_match(&spec.selector, &pod_labels),
+        "{name}: selector"
+    );
+    let pod = template.spec.as_ref().unwrap();
+    assert_eq!(pod.service_account_name, account.metadata.name, "{name}");
+    assert_eq!(pod.automount_service_account_token, Some(false), "{name}");
+    let spread_over_nodes = pod
+        .topology_spread_constraints
+        .iter()
+        .flatten()
+        .any(|spread| {
+            spread.topology_key == "kubernetes.io/hostname"
+                && spread.when_unsatisfiable == "DoNotSchedule"
+                && spread.max_skew == 1
+                && spread
+                    .label_selector
+                    .as_ref()
+                    .is_some_and(|selector| labels_match(selector, &pod_labels))
+        });
+    assert!(
+        spread_over_nodes,
+        "{name}: replicas are not spread over nodes"
+    );
+
+    let pod_security = pod.security_context.as_ref().expect("pod securityContext");
+    assert_eq!(pod_security.run_as_non_root, Some(true), "{name}");
+    assert!(
+        pod_security.run_as_user.is_some_and(|uid| uid > 0),
+        "{name}: numeric non-root user"
+    );
+    assert_eq!(
+        pod_security
+            .seccomp_profile
+            .as_ref()
+            .map(|profile| profile.type_.as_str()),
+        Some("RuntimeDefault"),
+        "{name}"
+    );
+    assert!(
+        pod.init_containers.is_none(),
+        "{name}: check init containers too"
+    );
+    assert_eq!(pod.containers.len(), 1, "{name}");
+    let container = &pod.containers[0];
+    let security = container
+        .security_context
+        .as_ref()
+        .expect("container securityContext");
+    assert_eq!(security.read_only_root_filesystem, Some(true), "{name}");
+    assert_eq!(security.allow_privilege_escalation, Some(false), "{name}");
+    assert_ne!(security.privileged, Some(true), "{name}");
+    assert_ne!(security.run_as_non_root, Some(false), "{name}");
+    assert_ne!(security.run_as_user, Some(0), "{name}");
+    let dropped = security
+        .capabilities
+        .as_ref()
+        .and_then(|capabilities| capabilities.drop.clone())
+        .unwrap_or_default();
+    assert!(
+        dropped.contains(&"ALL".to_string()),
+        "{name}: capabilities not dropped"
+    );
+    assert!(
+        security.capabilities.as_ref().unwrap().add.is_none(),
+        "{name}: capabilities added"
+    );
+
+    let resources = container.resources.as_ref().expect("resources");
+    let requests = resources.requests.as_ref().expect("resource requests");
+    let limits = resources.limits.as_ref().expect("resource limits");
+    assert!(
+        requests.contains_key("cpu") && requests.contains_key("memory"),
+        "{name}"
+    );
+    assert!(limits.contains_key("memory"), "{name}: no memory limit");
+
+    let health_port = listen_port(container, "--health-listen");
+    let https_port = listen_port(container, "--listen");
+    assert_eq!(
+        health_port, 8080,
+        "{name}: the server's default --health-listen port"
+    );
+    assert_eq!(
+        https_port, 8443,
+        "{name}: the server's default --listen port"
+    );
+    let (path, port) = http_probe(container.liveness_probe.as_ref(), "liveness");
+    assert_eq!(path, HEALTHZ_PATH, "{name}");
+    assert_eq!(
+        container_port(container, &port),
+        health_port,
+        "{name}: liveness port"
+    );
+    let (path, port) = http_probe(container.readiness_probe.as_ref(), "readiness");
+    assert_eq!(path, READYZ_PATH, "{name}");
+    assert_eq!(
+        container_port(container, &port),
+        health_port,
+        "{name}: readiness port"
+    );
+
+    // The grace period covers the server's own drain: not-ready delay, then in-flight requests.
+    let drain = seconds(&env(container, "STSGUARD_SHUTDOWN_DELAY"))
+        + seconds(&env(container, "STSGUARD_SHUTDOWN_TIMEOUT"));
+    let grace = pod
+        .termination_grace_period_seconds
+        .expect("terminationGracePeriodSeconds");
+    assert!(
+        grace > drain,
+        "{name}: grace period {grace}s, drain {drain}s"
+    );
+
+    assert_eq!(
+        container.image.as_deref(),
+        Some(kustomization_image().as_str()),
+        "{name}: image not set by images:"
+    );
+
+    // TLS Secret and policy ConfigMap mounted as whole directories, so updates reach the files.
+    let mounted_dir = |file: &str, volume_check: &dyn Fn(&k8s_openapi::api::core::v1::Volume)| {
+        let dir = Path::new(file).parent().unwrap();
+        let mount = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|mount| Path::new(&mount.mount_path) == dir)
+            .unwrap_or_else(|| panic!("{name}: nothing mounted at {}", dir.display()));
+        assert!(
+            mount.sub_path.is_none(),
+            "{name}: subPath mounts never update"
+        );
+        assert_eq!(mount.read_only, Some(true), "{name}");
+        let volume = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|volume| volume.name == mount.name)
+            .unwrap();
+        volume_check(volume);
+    };
+    let tls_secret = |volume: &k8s_openapi::api::core::v1::Volume| {
+        volume.secret.as_ref().unwrap().secret_name.clone().unwrap()
+    };
+    mounted_dir(&env(container, "STSGUARD_TLS_CERT"), &|volume| {
+        assert_eq!(tls_secret(volume), "stsguard-tls", "{name}");
+    });
+    mounted_dir(&env(container, "STSGUARD_TLS_KEY"), &|volume| {
+        assert_eq!(tls_secret(volume), "stsguard-tls", "{name}");
+    });
+    let policy_file = env(container, "STSGUARD_POLICY");
+    mounted_dir(&policy_file, &|volume| {
+        assert_eq!(
+            volume
+                .config_map
+                .as_ref()
+                .map(|source| source.name.as_str()),
+            policy.metadata.name.as_deref(),
+            "{name}: policy volume"
+        );
+    });
+    let key = Path::new(&policy_file)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let builtin = std::fs::read_to_string(root().join("policies/default.yaml")).unwrap();
+    assert_eq!(
+        policy.data.as_ref().and_then(|data| data.get(key)),
+        Some(&builtin),
+        "{name}: the ConfigMap's {key} is not policies/default.yaml"
+    );
+    for secret in rendered.of_kind("Secret") {
+        assert_eq!(
+            secret["metadata"]["name"], "stsguard-tls",
+            "{name}: a Secret the pods do not mount"
+        );
+    }
+
+    // PodDisruptionBudget: selects these pods and lets a drain take one at a time.
+    let budget_spec = budget.spec.as_ref().unwrap();
+    assert!(
+        labels_match(budget_spec.selector.as_ref().unwrap(), &pod_labels),
+        "{name}: the PDB does not select the Deployment's pods"
+    );
+    assert_eq!(budget.metadata.namespace, deployment.metadata.namespace);
+    let min_available = match budget_spec.min_available.as_ref().expect("minAvailable") {
+        IntOrString::Int(count) => *count,
+        IntOrString::String(percent) => panic!("{name}: minAvailable {percent}: use a count"),
+    };
+    assert!(
+        min_available >= 1 && min_available < replicas,
+        "{name}: minAvailable {min_available}"
+    );
+
+    // Service: the webhooks' target, 443 to the server's HTTPS port.
+    let service_spec = service.spec.as_ref().unwrap();
+    let service_selector = service_spec.selector.clone().unwrap();
+    assert!(
+        service_selector
+            .iter()
+            .all(|(k, v)| pod_labels.get(k) == Some(v)),
+        "{name}: the Service does not select the pods"
+    );
+    let service_port = |port: i32| {
+        let service_port = service_spec
+            .ports
+            .iter()
+            .flatten()
+            .find(|candidate| candidate.port == port)
+            .unwrap_or_else(|| panic!("{name}: the Service has no port {port}"));
+        container_port(container, service_port.target_port.as_ref().unwrap())
+    };
+
+    // Both webhook configurations.
+    let mutating: MutatingWebhookConfiguration = rendered.one("MutatingWebhookConfiguration");
+    let validating: ValidatingWebhookConfiguration = rendered.one("ValidatingWebhookConfiguration");
+    let mutating_hooks = mutating.webhooks.as_ref().unwrap();
+    let validating_hooks = validating.webhooks.as_ref().unwrap();
+    assert_eq!(mutating_hooks.len(), 1, "{name}");
+    assert_eq!(validating_hooks.len(), 1, "{name}");
+    let target = |config: &WebhookClientConfig, path: &str| {
+        assert!(
+            config.url.is_none(),
+            "{name}: webhooks call the Service, not a URL"
+        );
+        let reference = config.service.as_ref().unwrap();
+        assert_eq!(
+            Some(&reference.name),
+            service.metadata.name.as_ref(),
+            "{name}"
+        );
+        assert_eq!(
+            Some(&reference.namespace),
+            service.metadata.namespace.as_ref(),
+            "{name}"
+        );
+        assert_eq!(
+            reference.path.as_deref(),
+            Some(path),
+            "{name}: not the server's path"
+        );
+        assert_eq!(
+            service_port(reference.port.unwrap_or(443)),
+            https_port,
+            "{name}"
+        );
+    };
+    let excluded = |selector: Option<&LabelSelector>| {
+        let expressions = selector
+            .and_then(|selector| selector.match_expressions.clone())
+            .unwrap_or_default();
+        let values = expressions
+            .iter()
+            .find(|expression| {
+                expression.key == NAMESPACE_NAME_LABEL && expression.operator == "NotIn"
+            })
+            .and_then(|expression| expression.values.clone())
+            .unwrap_or_else(|| panic!("{name}: no `{NAMESPACE_NAME_LABEL} NotIn` selector"));
+        assert!(
+            values.contains(&own_namespace),
+            "{name}: own namespace not excluded"
+        );
+        assert!(
+            values.contains(&"kube-system".into()),
+            "{name}: kube-system not excluded"
+        );
+    };
+    let common = |side_effects: &str,
+                  timeout: Option<i32>,
+                  versions: &[String],
+                  match_policy: Option<&String>,
+                  rules: Option<&Vec<RuleWithOperations>>| {
+        assert_eq!(side_effects, "None", "{name}");
+        assert!(
+            timeout.is_some_and(|t| (1..=10).contains(&t)),
+            "{name}: timeout {timeout:?}"
+        );
+        assert_eq!(versions, ["v1", "v1beta1"], "{name}");
+        assert_eq!(
+            match_policy.map(String::as_str),
+            Some("Equivalent"),
+            "{name}"
+        );
+        let rules = rules.expect("rules");
+        assert_eq!(rules.len(), 1, "{name}: {rules:?}");
+        let rule = &rules[0];
+        let list = |values: &Option<Vec<String>>| values.clone().unwrap_or_default();
+        assert_eq!(list(&rule.api_groups), ["apps"], "{name}");
+        assert_eq!(list(&rule.api_versions), ["v1"], "{name}");
+        assert_eq!(list(&rule.operations), ["CREATE", "UPDATE"], "{name}");
+        // Exactly the main resource: not statefulsets/scale (always allowed untouched), not
+        // statefulsets/status, not `*`.
+        assert_eq!(list(&rule.resources), ["statefulsets"], "{name}");
+        assert_eq!(rule.scope.as_deref(), Some("Namespaced"), "{name}");
+    };
+    let hook = &mutating_hooks[0];
+    common(
+        &hook.side_effects,
+        hook.timeout_seconds,
+        &hook.admission_review_versions,
+        hook.match_policy.as_ref(),
+        hook.rules.as_ref(),
+    );
+    assert_eq!(
+        hook.failure_policy.as_deref(),
+        Some("Ignore"),
+        "{name}: mutation fails open"
+    );
+    assert_eq!(
+        hook.reinvocation_policy.as_deref(),
+        Some("IfNeeded"),
+        "{name}"
+    );
+    target(&hook.client_config, MUTATE_PATH);
+    excluded(hook.namespace_selector.as_ref());
+    let hook = &validating_hooks[0];
+    common(
+        &hook.side_effects,
+        hook.timeout_seconds,
+        &hook.admission_review_versions,
+        hook.match_policy.as_ref(),
+        hook.rules.as_ref(),
+    );
+    assert_eq!(
+        hook.failure_policy.as_deref(),
+        Some("Fail"),
+        "{name}: validation fails closed"
+    );
+    target(&hook.client_config, VALIDATE_PATH);
+    excluded(hook.namespace_selector.as_ref());
+}
+
+fn ca_bundles(rendered: &Rendered) -> Vec<Option<Vec<u8>>> {
+    let mutating: MutatingWebhookConfiguration = rendered.one("MutatingWebhookConfiguration");
+    let validating: ValidatingWebhookConfiguration = rendered.one("ValidatingWebhookConfiguration");
+    let mutating = mutating
+        .webhooks
+        .unwrap()
+        .into_iter()
+        .map(|hook| hook.client_config);
+    let validating = validating
+        .webhooks
+        .unwrap()
+        .into_iter()
+        .map(|hook| hook.client_config);
+    mutating
+        .chain(validating)
+        .map(|config| config.ca_bundle.map(|bundle| bundle.0))
+        .collect()
+}
+
+fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
+    object["metadata"]["annotations"][key].as_str()
+}
+
+#[test]
+fn base_renders_and_holds_every_setting() {
+    let rendered = render("base");
+    check_installation(&rendered);
+    assert!(
+        rendered.of_kind("Secret").is_empty(),
+        "the overlays make the TLS Secret"
+    );
+    assert!(ca_bundles(&rendered).iter().all(Option::is_none));
+}
+
+#[test]
+fn cert_manager_overlay_renders_and_injects_the_ca_of_the_serving_certificate() {
+    let rendered = render("overlays/cert-manager");
+    check_installation(&rendered);
+
+    let deployment: Deployment = rendered.one("Deployment");
+    let namespace = deployment.metadata.namespace.clone().unwrap();
+    let mounted_secret = deployment
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find_map(|volume| volume.secret.and_then(|secret| secret.secret_name))
+        .unwrap();
+    let service: Service = rendered.one("Service");
+    let service_dns = format!("{}.{namespace}.svc", service.metadata.name.unwrap());
+
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
+        let configuration = rendered.of_kind(kind)[0];
+        let source = annotation(configuration, INJECT_CA_FROM)
+            .unwrap_or_else(|| panic!("{kind} has no {INJECT_CA_FROM} annotation"));
+        let (certificate_namespace, certificate_name) = source.split_once('/').unwrap();
+        assert_eq!(certificate_namespace, namespace);
+        let certificate = rendered.named("Certificate", certificate_name);
+        assert_eq!(certificate["metadata"]["namespace"], namespace);
+        // The certificate cainjector reads is the one the pods serve.
+        assert_eq!(certificate["spec"]["secretName"], mounted_secret.as_str());
+        let names = certificate["spec"]["dnsNames"].as_array().unwrap();
+        assert!(
+            names.contains(&Value::from(service_dns.clone())),
+            "{names:?}"
+        );
+        assert_ne!(certificate["spec"]["isCA"], true);
+        // Its issuer is a CA Issuer whose CA is itself a cert-manager Certificate.
+        let issuer_ref = &certificate["spec"]["issuerRef"];
+        assert_eq!(issuer_ref["kind"], "Issuer");
+        let issuer = rendered.named("Issuer", issuer_ref["name"].as_str().unwrap());
+        let ca_secret = issuer["spec"]["ca"]["secretName"]
+            .as_str()
+            .expect("a CA Issuer");
+        let ca = rendered
+            .of_kind("Certificate")
+            .into_iter()
+            .find(|certificate| certificate["spec"]["secretName"] == ca_secret)
+            .expect("a Certificate for the CA");
+        assert_eq!(ca["spec"]["isCA"], true);
+        let root = rendered.named("Issuer", ca["spec"]["issuerRef"]["name"].as_str().unwrap());
+        assert!(root["spec"]["selfSigned"].is_object());
+    }
+    // cainjector fills the caBundle; the manifests leave it out.
+    assert!(ca_bundles(&rendered).iter().all(Option::is_none));
+}
+
+#[test]
+fn self_signed_overlay_renders_from_stsguard_certs_output() {
+    let (_temp, rendered, certs) = render_self_signed();
+    check_installation(&rendered);
+
+    let ca = std::fs::read(certs.join("ca.crt")).unwrap();
+    for bundle in ca_bundles(&rendered) {
+        assert_eq!(bundle.as_ref(), Some(&ca), "caBundle is not ca.crt");
+    }
+    let secret: Secret = rendered.one("Secret");
+    assert_eq!(secret.metadata.name.as_deref(), Some("stsguard-tls"));
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    let data = secret.data.unwrap();
+    for file in ["tls.crt", "tls.key", "ca.crt"] {
+        assert_eq!(
+            data.get(file).map(|bytes| &bytes.0),
+            Some(&std::fs::read(certs.join(file)).unwrap()),
+            "Secret {file}"
+        );
+    }
+}
+
+#[test]
+fn self_signed_overlay_without_certificates_does_not_render() {
+    // Nothing half-installed: no Secret means no manifests at all.
+    let temp = tempfile::tempdir().unwrap();
+    copy_tree(&root().join("deploy"), temp.path());
+    let output = Command::new(kubectl())
+        .arg("kustomize")
+        .arg(temp.path().join("overlays/self-signed"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("certs/tls.crt"));
+}
+
+#[test]
+fn policy_copy_in_deploy_is_the_builtin_policy() {
+    let copy = std::fs::read_to_string(root().join("deploy/base/policy.yaml")).unwrap();
+    assert_eq!(
+        copy,
+        stsguard::engine::policy::DEFAULT_POLICY_YAML,
+        "deploy/base/policy.yaml differs from policies/default.yaml: copy it again \
+         (cp policies/default.yaml deploy/base/policy.yaml)"
+    );
+}
+
+#[test]
+fn image_tag_is_the_crate_version() {
+    let image = kustomization_image();
+    let (_, tag) = image.rsplit_once(':').unwrap();
+    assert_eq!(
+        tag,
+        env!("CARGO_PKG_VERSION"),
+        "bump the images: tag in deploy/base/kustomization.yaml with the version"
+    );
+}
+
+#[test]
+fn rendered_webhooks_of_stsguard_certs_are_the_base_ones() {
+    let base = render("base");
+    let rendered = stsguard::cli::certs::render_webhooks("stsguard", "stsguard", b"CA").unwrap();
+    let rendered = Rendered {
+        name: "stsguard certs --render-webhooks".into(),
+        objects: stsguard::yaml::parse_stream(&rendered)
+            .into_iter()
+            .filter_map(|document| document.unwrap().value)
+            .collect(),
+    };
+    let mut mutating: MutatingWebhookConfiguration = rendered.one("MutatingWebhookConfiguration");
+    let mut validating: ValidatingWebhookConfiguration =
+        rendered.one("ValidatingWebhookConfiguration");
+    for hook in mutating.webhooks.iter_mut().flatten() {
+        assert_eq!(hook.client_config.ca_bundle.take().unwrap().0, b"CA");
+    }
+    for hook in validating.webhooks.iter_mut().flatten() {
+        assert_eq!(hook.client_config.ca_bundle.take().unwrap().0, b"CA");
+    }
+    assert_eq!(mutating, base.one("MutatingWebhookConfiguration"));
+    assert_eq!(validating, base.one("ValidatingWebhookConfiguration"));
+}
+
+#[test]
+fn an_overlay_of_the_overlays_can_roll_out_in_warn_mode() {
+    // What the README tells users to do before enforcing: replace the policy ConfigMap with a
+    // copy in `mode: warn`, keeping its name so the pods reload it in place.
+    let temp = tempfile::tempdir().unwrap();
+    let deploy = temp.path().join("deploy");
+    copy_tree(&root().join("deploy"), &deploy);
+    let overlay = deploy.join("overlays/warn");
+    std::fs::create_dir_all(&overlay).unwrap();
+    let warn = stsguard::engine::policy::DEFAULT_POLICY_YAML.replace("mode: enforce", "mode: warn");
+    assert_ne!(warn, stsguard::engine::policy::DEFAULT_POLICY_YAML);
+    std::fs::write(overlay.join("policy.yaml"), &warn).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources:\n- ../cert-manager\n\
+         configMapGenerator:\n\
+         - name: stsguard-policy\n  namespace: stsguard\n  behavior: replace\n\
+         \x20 files:\n  - policy.yaml\n",
+    )
+    .unwrap();
+    let rendered = Rendered {
+        name: "overlays/warn".into(),
+        objects: kustomize(&overlay),
+    };
+    let policy: ConfigMap = rendered.one("ConfigMap");
+    assert_eq!(policy.metadata.name.as_deref(), Some("stsguard-policy"));
+    let text = &policy.data.unwrap()["policy.yaml"];
+    assert_eq!(text, &warn);
+    stsguard::engine::Policy::from_yaml(text, "policy.yaml").expect("a valid policy");
+}
+
+#[test]
+fn dockerfile_matches_the_deployment() {
+    // The image cannot be built here (no container engine in CI); hold the Dockerfile to the
+    // manifests instead.
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let instruction = |name: &str| -> Vec<String> {
+        dockerfile
+            .lines()
+            .filter_map(|line| line.strip_prefix(&format!("{name} ")))
+            .map(str::to_string)
+            .collect()
+    };
+    let deployment: Deployment = render("base").one("Deployment");
+    let pod = deployment.spec.template.spec.unwrap();
+    let uid = pod.security_context.unwrap().run_as_user.unwrap();
+    assert_eq!(instruction("USER"), [format!("{uid}:{uid}")]);
+    assert_eq!(instruction("ENTRYPOINT"), [r#"["/stsguard"]"#]);
+    assert_eq!(instruction("CMD"), [r#"["serve"]"#]);
+    assert_eq!(
+        pod.containers[0].args.as_ref().unwrap()[0],
+        "serve",
+        "the Deployment's args replace CMD"
+    );
+    assert_eq!(
+        instruction("FROM").len(),
+        2,
+        "a builder and a runtime stage"
+    );
+    assert!(dockerfile.contains("cargo build --release --locked"));
+
+    // The build needs the embedded files; the context must never carry keys.
+    let ignored: Vec<&str> = include_str!("../.dockerignore")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .collect();
+    for needed in [
+        "src",
+        "policies",
+        "deploy",
+        "deploy/base",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        assert!(
+            !ignored
+                .iter()
+                .any(|pattern| pattern.trim_end_matches('/') == needed),
+            ".dockerignore leaves out {needed}"
+        );
+    }
+    assert!(ignored.contains(&"**/*.key"));
+}
