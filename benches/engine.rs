@@ -45,7 +45,10 @@ fn full_policy() -> Policy {
 
 fn review_benches(c: &mut Criterion) {
     let policies = [
-        ("default", Policy::builtin_default().expect("default policy")),
+        (
+            "default",
+            Policy::builtin_default().expect("default policy"),
+        ),
         ("full", full_policy()),
     ];
     let file = Context {
@@ -54,25 +57,51 @@ fn review_benches(c: &mut Criterion) {
     };
     let examples = manifest_dir().join("tests/data/examples");
     let mut group = c.benchmark_group("review");
-    for name in ["web", "web-parallel", "cassandra", "mysql", "gpu-inference", "gpu-mig-and-vgpu"] {
+    for name in [
+        "web",
+        "web-parallel",
+        "cassandra",
+        "mysql",
+        "gpu-inference",
+        "gpu-mig-and-vgpu",
+    ] {
         let objects = statefulsets(&read(&examples.join(format!("{name}.yaml"))));
         for (policy_name, policy) in &policies {
             group.bench_function(format!("{name}/{policy_name}"), |b| {
                 b.iter(|| {
                     for object in &objects {
-                        black_box(engine::review(policy, Operation::Create, black_box(object), None, &file).ok());
+                        black_box(
+                            engine::review(
+                                policy,
+                                Operation::Create,
+                                black_box(object),
+                                None,
+                                &file,
+                            )
+                            .ok(),
+                        );
                     }
                 })
             });
         }
     }
-    let largest = manifest_dir().join("../shared/corpus/manifests/argocd__ha-namespace-install.yaml");
+    let largest =
+        manifest_dir().join("../shared/corpus/manifests/argocd__ha-namespace-install.yaml");
     if largest.exists() {
         let objects = statefulsets(&read(&largest));
         group.bench_function("corpus-largest/default", |b| {
             b.iter(|| {
                 for object in &objects {
-                    black_box(engine::review(&policies[0].1, Operation::Create, black_box(object), None, &file).ok());
+                    black_box(
+                        engine::review(
+                            &policies[0].1,
+                            Operation::Create,
+                            black_box(object),
+                            None,
+                            &file,
+                        )
+                        .ok(),
+                    );
                 }
             })
         });
@@ -84,7 +113,18 @@ fn review_benches(c: &mut Criterion) {
     let object = &review["request"]["object"];
     for (policy_name, policy) in &policies {
         group.bench_function(format!("recorded-029/{policy_name}"), |b| {
-            b.iter(|| black_box(engine::review(policy, Operation::Create, black_box(object), None, &Context::default()).ok()))
+            b.iter(|| {
+                black_box(
+                    engine::review(
+                        policy,
+                        Operation::Create,
+                        black_box(object),
+                        None,
+                        &Context::default(),
+                    )
+                    .ok(),
+                )
+            })
         });
     }
     group.finish();
@@ -94,19 +134,28 @@ fn parse_benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("yaml");
     let cassandra = read(&manifest_dir().join("tests/data/examples/cassandra.yaml"));
     group.throughput(Throughput::Bytes(cassandra.len() as u64));
-    group.bench_function("cassandra", |b| b.iter(|| black_box(stsguard::yaml::parse_stream(black_box(&cassandra)))));
-    let largest = manifest_dir().join("../shared/corpus/manifests/argocd__ha-namespace-install.yaml");
+    group.bench_function("cassandra", |b| {
+        b.iter(|| black_box(stsguard::yaml::parse_stream(black_box(&cassandra))))
+    });
+    let largest =
+        manifest_dir().join("../shared/corpus/manifests/argocd__ha-namespace-install.yaml");
     if largest.exists() {
         let text = read(&largest);
         group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_function("corpus-largest", |b| b.iter(|| black_box(stsguard::yaml::parse_stream(black_box(&text)))));
+        group.bench_function("corpus-largest", |b| {
+            b.iter(|| black_box(stsguard::yaml::parse_stream(black_box(&text))))
+        });
     }
     group.finish();
 
     let mut group = c.benchmark_group("json");
-    let body = read(&manifest_dir().join("tests/data/admission-requests/029-mutate-create-cassandra.json"));
+    let body = read(
+        &manifest_dir().join("tests/data/admission-requests/029-mutate-create-cassandra.json"),
+    );
     group.throughput(Throughput::Bytes(body.len() as u64));
-    group.bench_function("029-into-value", |b| b.iter(|| black_box(serde_json::from_str::<Value>(black_box(&body)).ok())));
+    group.bench_function("029-into-value", |b| {
+        b.iter(|| black_box(serde_json::from_str::<Value>(black_box(&body)).ok()))
+    });
     group.finish();
 }
 
@@ -118,8 +167,12 @@ fn schema_benches(c: &mut Criterion) {
     .expect("029 is JSON");
     let object = review["request"]["object"].clone();
     let mut group = c.benchmark_group("schema");
-    group.bench_function("029-is-valid", |b| b.iter(|| black_box(validator.is_valid(black_box(&object)))));
-    group.bench_function("029-errors", |b| b.iter(|| black_box(validator.iter_errors(black_box(&object)).count())));
+    group.bench_function("029-is-valid", |b| {
+        b.iter(|| black_box(validator.is_valid(black_box(&object))))
+    });
+    group.bench_function("029-errors", |b| {
+        b.iter(|| black_box(validator.iter_errors(black_box(&object)).count()))
+    });
     group.finish();
 }
 

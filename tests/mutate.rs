@@ -362,11 +362,22 @@ fn pod_management_policy_is_never_touched() {
     for policy in ["Parallel", "OrderedReady"] {
         let mut object = statefulsets_in(&data("examples/web.yaml")).remove(0);
         object["spec"]["podManagementPolicy"] = json!(policy);
-        let result = engine::review(&full_policy(), Operation::Create, &object, None, &file_context()).unwrap();
+        let result = engine::review(
+            &full_policy(),
+            Operation::Create,
+            &object,
+            None,
+            &file_context(),
+        )
+        .unwrap();
         let mut patched = object.clone();
         json_patch::patch(&mut patched, &result.patch).unwrap();
         assert_eq!(patched["spec"]["podManagementPolicy"], policy);
-        assert!(!ops(&result.patch).to_string().contains("podManagementPolicy"));
+        assert!(
+            !ops(&result.patch)
+                .to_string()
+                .contains("podManagementPolicy")
+        );
     }
 }
 

@@ -975,7 +975,6 @@ pub(crate) mod tests {
         assert_eq!(hits(&findings), []);
     }
 
-
     #[test]
     fn wrong_types_do_not_panic() {
         let mut sts = web();
