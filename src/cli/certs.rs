@@ -25,11 +25,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::{EXIT_OK, EXIT_USAGE};
 
-/// Path of the mutating webhook on the server's HTTPS listener. The deployment manifests and
-/// the rendered configurations point here; `tests/deploy.rs` checks them against it.
-pub const MUTATE_PATH: &str = "/mutate";
-/// Path of the validating webhook on the server's HTTPS listener.
-pub const VALIDATE_PATH: &str = "/validate";
+pub use crate::server::routes::{MUTATE_PATH, VALIDATE_PATH};
 
 /// The webhook configurations of `deploy/base`, which `--render-webhooks` fills in.
 pub const WEBHOOKS_YAML: &str = include_str!("../../deploy/base/webhooks.yaml");

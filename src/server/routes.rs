@@ -20,6 +20,11 @@ use super::admission::{self, Decision, InputError, Outcome, Webhook};
 use super::metrics::{Metrics, RequestResult};
 use crate::engine::{KubeVersion, Policy};
 
+/// The path the MutatingWebhookConfiguration calls (`deploy/base/webhooks.yaml`).
+pub const MUTATE_PATH: &str = "/mutate";
+/// The path the ValidatingWebhookConfiguration calls.
+pub const VALIDATE_PATH: &str = "/validate";
+
 /// Limits applied to every admission request.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -85,8 +90,8 @@ impl AppState {
 /// `POST /mutate` and `POST /validate`; anything else is 404 or 405.
 pub fn admission_router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/mutate", post(mutate))
-        .route("/validate", post(validate))
+        .route(MUTATE_PATH, post(mutate))
+        .route(VALIDATE_PATH, post(validate))
         .fallback(not_found)
         .with_state(state)
 }
