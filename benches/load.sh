@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Load test of `stsguard serve` on 127.0.0.1: wrk (2 threads, 32 connections, TLS) posts the
+# recorded review 029-mutate-create-cassandra.json (15.6 KB) to /validate and /mutate.
+# Prints req/s, p50, p99 and the server's RSS idle and peak. Installs wrk from Debian's
+# packages when missing. Usage: bash benches/load.sh [seconds]   (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-20}
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq wrk
+fi
+cargo build --release --quiet
+bin=${CARGO_TARGET_DIR:-target}/release/stsguard
+work=$(mktemp -d)
+admission=127.0.0.1:18443
+health=127.0.0.1:18080
+
+"$bin" serve --listen "$admission" --health-listen "$health" \
+  --ephemeral-ca-file "$work/ca.crt" --log-level warn 2> "$work/server.log" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://$health/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+cat > "$work/post.lua" <<'LUA'
+local f = assert(io.open("tests/data/admission-requests/029-mutate-create-cassandra.json", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT req/s=%.0f p50=%.2fms p99=%.2fms errors=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.status + summary.errors.timeout))
+end
+LUA
+
+rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$server/status"; }
+hwm() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$server/status"; }
+echo "idle RSS: $(rss) MiB"
+for endpoint in validate mutate; do
+  # A short warm-up so the first connections' handshakes are not what is measured.
+  wrk -t2 -c32 -d2s -s "$work/post.lua" "https://$admission/$endpoint" >/dev/null
+  result=$(wrk -t2 -c32 -d"${seconds}s" --latency -s "$work/post.lua" "https://$admission/$endpoint" | grep RESULT)
+  echo "/$endpoint: ${result#RESULT } peak RSS=$(hwm) MiB"
+done
