@@ -15,7 +15,7 @@ sts=$(awk 'BEGIN{RS="---\n"} /kind: StatefulSet/ {print; exit}' tests/data/examp
 for n in 1000 10000; do
   mkdir -p "$work/dir-$n"
   for i in $(seq 1 "$n"); do
-    doc=${sts/name: cassandra$'\n'spec/name: cassandra-$i$'\n'spec}
+    doc=${sts/$'\n'  name: cassandra$'\n'/$'\n'  name: cassandra-$i$'\n'}
     printf -- '---\n%s\n' "$doc" >> "$work/one-$n.yaml"
     printf '%s\n' "$doc" > "$work/dir-$n/sts-$i.yaml"
   done
@@ -32,7 +32,7 @@ measure() { # label, args...
   local objects
   objects=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["objects"])' "$work/out.json")
   printf '%-34s objects=%-6s wall=%ss (best of %s)  peak RSS=%s MiB\n' \
-    "$label" "$objects" "$best_wall" "$runs" "$((rss=best_rss/1024))"
+    "$label" "$objects" "$best_wall" "$runs" "$((best_rss / 1024))"
 }
 
 measure "1,000 in one file" "$work/one-1000.yaml"
