@@ -397,12 +397,12 @@ fn parse_chunk(chunk: &Chunk<'_>) -> Vec<Result<Document, YamlError>> {
                 return out;
             }
             Err(Failure::Scan(scan, error)) => {
-                if repairs < MAX_REPAIRS {
-                    if let Some(fixed) = repair(&text, &scan, &mut shifts) {
-                        text = Cow::Owned(fixed);
-                        repairs += 1;
-                        continue;
-                    }
+                if repairs < MAX_REPAIRS
+                    && let Some(fixed) = repair(&text, &scan, &mut shifts)
+                {
+                    text = Cow::Owned(fixed);
+                    repairs += 1;
+                    continue;
                 }
                 out.push(Err(error));
                 return out;

@@ -136,13 +136,14 @@ fn generate(args: &CertsArgs) -> Result<(), String> {
             ));
         }
     }
-    if let Some(dir) = render_target.as_deref().and_then(Path::parent) {
-        if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            return Err(format!(
-                "--render-webhooks: directory {} does not exist",
-                dir.display()
-            ));
-        }
+    if let Some(dir) = render_target.as_deref().and_then(Path::parent)
+        && !dir.as_os_str().is_empty()
+        && !dir.is_dir()
+    {
+        return Err(format!(
+            "--render-webhooks: directory {} does not exist",
+            dir.display()
+        ));
     }
     let previous_ca = if args.keep_previous_ca {
         let text = fs::read_to_string(&ca_path).map_err(|e| {

@@ -481,10 +481,10 @@ impl RawRequest {
         use tokio::io::AsyncReadExt;
         let mut raw = Vec::new();
         // The server may close without close_notify after `Connection: close`.
-        if let Err(e) = self.stream.read_to_end(&mut raw).await {
-            if raw.is_empty() {
-                return Err(e.into());
-            }
+        if let Err(e) = self.stream.read_to_end(&mut raw).await
+            && raw.is_empty()
+        {
+            return Err(e.into());
         }
         let split = raw
             .windows(4)
