@@ -84,10 +84,10 @@ fn unwrap_base64(mut object: Value) -> Value {
             *value = Value::from(text.replace(['\n', '\r'], ""));
         }
     };
-    if object["kind"] == "Secret" {
-        if let Some(data) = object.get_mut("data").and_then(Value::as_object_mut) {
-            data.values_mut().for_each(unwrap);
-        }
+    if object["kind"] == "Secret"
+        && let Some(data) = object.get_mut("data").and_then(Value::as_object_mut)
+    {
+        data.values_mut().for_each(unwrap);
     }
     if let Some(webhooks) = object.get_mut("webhooks").and_then(Value::as_array_mut) {
         for webhook in webhooks {

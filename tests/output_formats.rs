@@ -453,10 +453,10 @@ fn assert_uri_reference(uri: &str) {
             );
         }
     }
-    if let Some((scheme, _)) = uri.split_once(':') {
-        if !scheme.contains('/') {
-            assert_eq!(scheme, "file", "{uri}");
-        }
+    if let Some((scheme, _)) = uri.split_once(':')
+        && !scheme.contains('/')
+    {
+        assert_eq!(scheme, "file", "{uri}");
     }
 }
 
