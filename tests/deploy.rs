@@ -894,3 +894,33 @@ fn dockerfile_matches_the_deployment() {
     }
     assert!(ignored.contains(&"**/*.key"));
 }
+
+/// Every `STSGUARD_*` variable the Deployment sets is one `stsguard serve` reads: a renamed
+/// flag must not leave the manifests setting a variable nobody reads.
+#[test]
+fn deployment_env_vars_are_serve_flags() {
+    use clap::CommandFactory;
+    let cli = stsguard::cli::Cli::command();
+    let serve = cli.find_subcommand("serve").expect("a serve command");
+    let known: Vec<String> = serve
+        .get_arguments()
+        .filter_map(|arg| Some(arg.get_env()?.to_string_lossy().into_owned()))
+        .collect();
+    let deployment: Deployment = render("base").one("Deployment");
+    let containers = deployment.spec.template.spec.unwrap().containers;
+    let mut checked = 0;
+    for var in containers.iter().flat_map(|c| c.env.iter().flatten()) {
+        if var.name.starts_with("STSGUARD_") {
+            assert!(
+                known.contains(&var.name),
+                "{} is not a serve flag; known: {known:?}",
+                var.name
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 4,
+        "the Deployment configures serve through STSGUARD_* variables"
+    );
+}
