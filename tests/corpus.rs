@@ -22,15 +22,19 @@ fn corpus_files() -> Vec<PathBuf> {
     files
 }
 
-#[test]
-fn every_corpus_file_gets_a_verdict() {
-    let policy = common::default_policy();
-    let options = ReviewOptions {
-        policy: &policy,
+fn options(policy: &stsguard::engine::Policy) -> ReviewOptions<'_> {
+    ReviewOptions {
+        policy,
         namespace: "default",
         kube_version: KubeVersion::LATEST,
         strict: false,
-    };
+    }
+}
+
+#[test]
+fn every_corpus_file_gets_a_verdict() {
+    let policy = common::default_policy();
+    let options = options(&policy);
     let mut counts: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
     for path in corpus_files() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -51,12 +55,7 @@ fn every_corpus_file_gets_a_verdict() {
 #[test]
 fn invalid_yaml_files_are_named_with_their_line() {
     let policy = common::default_policy();
-    let options = ReviewOptions {
-        policy: &policy,
-        namespace: "default",
-        kube_version: KubeVersion::LATEST,
-        strict: false,
-    };
+    let options = options(&policy);
     let mut broken = Vec::new();
     for path in corpus_files() {
         let source = input::read_source(&path).unwrap();

@@ -28,25 +28,32 @@ pub fn create(cx: &Cx<'_>) -> Vec<Set> {
     if cx.keeps(NAME) {
         return Vec::new();
     }
-    claims(cx.object)
+    claims_without_class(cx.object)
+        .map(|(index, _)| set_class(index, class))
+        .collect()
+}
+
+/// The claim templates (with their index) that name no class.
+fn claims_without_class(object: &Value) -> impl Iterator<Item = (usize, &Value)> {
+    claims(object)
         .iter()
         .enumerate()
         .filter(|(_, claim)| claim.is_object() && class_unset(claim))
-        .map(|(index, _)| {
-            let index = index.to_string();
-            Set::new(
-                NAME,
-                &[
-                    "spec",
-                    "volumeClaimTemplates",
-                    &index,
-                    "spec",
-                    "storageClassName",
-                ],
-                json!(class),
-            )
-        })
-        .collect()
+}
+
+fn set_class(index: usize, class: &str) -> Set {
+    let index = index.to_string();
+    Set::new(
+        NAME,
+        &[
+            "spec",
+            "volumeClaimTemplates",
+            &index,
+            "spec",
+            "storageClassName",
+        ],
+        json!(class),
+    )
 }
 
 /// Claim templates are immutable, so the only class an update can carry is the old one:
@@ -56,28 +63,14 @@ pub fn update(cx: &Cx<'_>) -> Vec<Set> {
         return Vec::new();
     };
     let old_claims = claims(old);
-    claims(cx.object)
-        .iter()
-        .enumerate()
-        .filter(|(_, claim)| claim.is_object() && class_unset(claim))
+    claims_without_class(cx.object)
         .filter_map(|(index, claim)| {
             let name = at(claim, &["metadata", "name"])?.as_str()?;
             let old_claim = old_claims
                 .iter()
                 .find(|c| at(c, &["metadata", "name"]).and_then(Value::as_str) == Some(name))?;
             let class = get(old_claim, "spec").and_then(|s| str_of(s, "storageClassName"))?;
-            let index = index.to_string();
-            Some(Set::new(
-                NAME,
-                &[
-                    "spec",
-                    "volumeClaimTemplates",
-                    &index,
-                    "spec",
-                    "storageClassName",
-                ],
-                json!(class),
-            ))
+            Some(set_class(index, class))
         })
         .collect()
 }
