@@ -246,6 +246,7 @@ pub fn review_sources(
         kube_version: options.kube_version,
         strict: options.strict,
         services: &services,
+        checks: true,
     };
     let reviewed: Vec<(JudgedObject, Vec<LocatedFinding>)> = work
         .par_iter()
