@@ -73,6 +73,7 @@ pub fn mutate_source(
         strict: false,
         services: &[],
         checks: true,
+        defaults: true,
     };
     let mut documents = Vec::new();
     let mut records = Vec::new();

@@ -247,6 +247,8 @@ pub fn review_sources(
         strict: options.strict,
         services: &services,
         checks: true,
+        // `validate` reports findings only: no patch to compute.
+        defaults: false,
     };
     let reviewed: Vec<(JudgedObject, Vec<LocatedFinding>)> = work
         .par_iter()

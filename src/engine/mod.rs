@@ -99,6 +99,9 @@ pub struct Context<'a> {
     /// Run the validation rules. The mutating webhook reports no findings (that is the
     /// validating webhook's job) and turns them off: they are most of a review's cost.
     pub checks: bool,
+    /// Compute the policy's defaults (the patch). The validating webhook never returns a
+    /// patch and turns this off: it saves a copy of the object per request.
+    pub defaults: bool,
 }
 
 impl Default for Context<'_> {
@@ -110,6 +113,7 @@ impl Default for Context<'_> {
             strict: false,
             services: &[],
             checks: true,
+            defaults: true,
         }
     }
 }
@@ -237,9 +241,11 @@ pub fn review(
         review.findings.push(finding);
     }
 
-    let mutation = defaults::mutate(&settings.defaults, operation, input, &object, old);
-    review.patch = mutation.patch;
-    review.defaulted = mutation.defaulted;
+    if context.defaults {
+        let mutation = defaults::mutate(&settings.defaults, operation, input, &object, old);
+        review.patch = mutation.patch;
+        review.defaulted = mutation.defaulted;
+    }
     Ok(review)
 }
 

@@ -393,6 +393,7 @@ pub fn decide(
         namespace: request.namespace.as_deref().filter(|n| !n.is_empty()),
         kube_version,
         checks: webhook == Webhook::Validate,
+        defaults: webhook == Webhook::Mutate,
         ..Context::default()
     };
     let review = match engine::review(policy, operation, object, old_object, &context) {
