@@ -11,6 +11,10 @@ use serde_json::Value;
 use stsguard::cli::input;
 use stsguard::engine::{self, Context, Operation, Policy, Source};
 
+/// The allocator of the `stsguard` binary, so that the figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -156,6 +160,11 @@ fn parse_benches(c: &mut Criterion) {
     group.bench_function("029-into-value", |b| {
         b.iter(|| black_box(serde_json::from_str::<Value>(black_box(&body)).ok()))
     });
+    // What the webhook does: the AdmissionReview read once, the object without
+    // managedFields and the last-applied annotation.
+    group.bench_function("029-admission-parse", |b| {
+        b.iter(|| black_box(stsguard::server::admission::parse(black_box(body.as_bytes())).ok()))
+    });
     group.finish();
 }
 
@@ -176,5 +185,36 @@ fn schema_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, review_benches, parse_benches, schema_benches);
+/// One webhook request without HTTP and TLS: parse the AdmissionReview, decide, encode.
+fn webhook_benches(c: &mut Criterion) {
+    use stsguard::server::admission::{self, Webhook};
+    let body = read(
+        &manifest_dir().join("tests/data/admission-requests/029-mutate-create-cassandra.json"),
+    );
+    let policy = Policy::builtin_default().expect("default policy");
+    let mut group = c.benchmark_group("webhook");
+    for webhook in [Webhook::Validate, Webhook::Mutate] {
+        group.bench_function(format!("029-{}", webhook.as_str()), |b| {
+            b.iter(|| {
+                let review = admission::parse(black_box(body.as_bytes())).expect("029 parses");
+                let decision = admission::decide(
+                    &policy,
+                    webhook,
+                    &review.request,
+                    engine::KubeVersion::LATEST,
+                );
+                black_box(admission::encode(review.version, &decision.response))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    review_benches,
+    parse_benches,
+    schema_benches,
+    webhook_benches
+);
 criterion_main!(benches);

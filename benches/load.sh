@@ -9,8 +9,11 @@ seconds=${1:-20}
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/stsguard
+# STSGUARD_BIN runs a given binary instead (e.g. a saved baseline, for before/after figures).
+if [ -z "${STSGUARD_BIN:-}" ]; then
+  cargo build --release --quiet --bin stsguard
+fi
+bin=${STSGUARD_BIN:-${CARGO_TARGET_DIR:-target}/release/stsguard}
 work=$(mktemp -d)
 admission=127.0.0.1:18443
 health=127.0.0.1:18080

@@ -5,8 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/stsguard
+# STSGUARD_BIN runs a given binary instead (e.g. a saved baseline, for before/after figures).
+if [ -z "${STSGUARD_BIN:-}" ]; then
+  cargo build --release --quiet --bin stsguard
+fi
+bin=${STSGUARD_BIN:-${CARGO_TARGET_DIR:-target}/release/stsguard}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

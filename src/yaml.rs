@@ -135,35 +135,47 @@ impl std::fmt::Display for YamlError {
 impl std::error::Error for YamlError {}
 
 /// Splits a YAML stream into documents, each parsed on its own: a broken document does not
-/// stop the others.
+/// stop the others. The documents of a long stream are parsed in parallel (rayon); the
+/// result keeps their order.
 pub fn parse_stream(input: &str) -> Vec<Result<Document, YamlError>> {
+    use rayon::prelude::*;
+
     let text = input.strip_prefix('\u{feff}').unwrap_or(input);
     let bom = input.len() - text.len();
-    let mut out = Vec::new();
-    for chunk in split_documents(text) {
-        if chunk.text.trim().is_empty() {
-            continue;
-        }
+    let chunks: Vec<Chunk<'_>> = split_documents(text)
+        .into_iter()
+        .filter(|chunk| !chunk.text.trim().is_empty())
+        .collect();
+    let parse = |chunk: &Chunk<'_>| -> Vec<Result<Document, YamlError>> {
         // `chunk.text` is a slice of `text`: its offset gives the document's span.
         let start = bom + (chunk.text.as_ptr() as usize - text.as_ptr() as usize);
         let span = start..start + chunk.text.len();
         // The parser is not ours: should it ever panic, report the document instead of
         // taking the whole run down.
-        match catch_unwind(AssertUnwindSafe(|| parse_chunk(&chunk))) {
-            Ok(docs) => out.extend(docs.into_iter().map(|doc| {
-                doc.map(|mut doc| {
-                    doc.span = span.clone();
-                    doc
+        match catch_unwind(AssertUnwindSafe(|| parse_chunk(chunk))) {
+            Ok(docs) => docs
+                .into_iter()
+                .map(|doc| {
+                    doc.map(|mut doc| {
+                        doc.span = span.clone();
+                        doc
+                    })
                 })
-            })),
-            Err(_) => out.push(Err(YamlError {
+                .collect(),
+            Err(_) => vec![Err(YamlError {
                 line: chunk.first_line,
                 column: 1,
                 message: "internal error: the YAML parser failed on this document".to_string(),
-            })),
+            })],
         }
-    }
-    out
+    };
+    // One document (the common file) is not worth a hand-off to the thread pool.
+    let parsed: Vec<Vec<Result<Document, YamlError>>> = if chunks.len() < 2 {
+        chunks.iter().map(parse).collect()
+    } else {
+        chunks.par_iter().map(parse).collect()
+    };
+    parsed.into_iter().flatten().collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -72,6 +72,8 @@ pub fn mutate_source(
         kube_version: KubeVersion::LATEST,
         strict: false,
         services: &[],
+        checks: true,
+        defaults: true,
     };
     let mut documents = Vec::new();
     let mut records = Vec::new();

@@ -246,6 +246,9 @@ pub fn review_sources(
         kube_version: options.kube_version,
         strict: options.strict,
         services: &services,
+        checks: true,
+        // `validate` reports findings only: no patch to compute.
+        defaults: false,
     };
     let reviewed: Vec<(JudgedObject, Vec<LocatedFinding>)> = work
         .par_iter()

@@ -96,6 +96,12 @@ pub struct Context<'a> {
     pub strict: bool,
     /// Services from the same input, for the cross-document rules (offline only).
     pub services: &'a [Value],
+    /// Run the validation rules. The mutating webhook reports no findings (that is the
+    /// validating webhook's job) and turns them off: they are most of a review's cost.
+    pub checks: bool,
+    /// Compute the policy's defaults (the patch). The validating webhook never returns a
+    /// patch and turns this off: it saves a copy of the object per request.
+    pub defaults: bool,
 }
 
 impl Default for Context<'_> {
@@ -106,6 +112,8 @@ impl Default for Context<'_> {
             kube_version: KubeVersion::LATEST,
             strict: false,
             services: &[],
+            checks: true,
+            defaults: true,
         }
     }
 }
@@ -192,18 +200,20 @@ pub fn review(
         old: old.map(StatefulSet::new),
     };
     let mut raw = Vec::new();
-    rules::check_all(&sts, &cx, &mut raw);
+    if context.checks {
+        rules::check_all(&sts, &cx, &mut raw);
+    }
 
     // Ratcheting (SPEC §3): what the old object already had warns, never denies, so that
     // introducing stsguard does not block scaling or deleting existing StatefulSets.
     let preexisting: HashSet<(&'static str, String)> = match old {
-        Some(old) => {
+        Some(old) if context.checks => {
             let old_cx = rules::Cx { old: None, ..cx };
             let mut old_findings = Vec::new();
             rules::check_all(&StatefulSet::new(old), &old_cx, &mut old_findings);
             old_findings.into_iter().map(|f| (f.rule, f.path)).collect()
         }
-        None => HashSet::new(),
+        _ => HashSet::new(),
     };
 
     let ignored: Vec<&str> = sts
@@ -231,9 +241,11 @@ pub fn review(
         review.findings.push(finding);
     }
 
-    let mutation = defaults::mutate(&settings.defaults, operation, input, &object, old);
-    review.patch = mutation.patch;
-    review.defaulted = mutation.defaulted;
+    if context.defaults {
+        let mutation = defaults::mutate(&settings.defaults, operation, input, &object, old);
+        review.patch = mutation.patch;
+        review.defaulted = mutation.defaulted;
+    }
     Ok(review)
 }
 

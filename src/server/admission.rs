@@ -2,7 +2,8 @@
 //! format and [`engine::review`]. Pure functions, testable without HTTP.
 //!
 //! The body is parsed once, into the few fields stsguard reads (everything else —
-//! `userInfo`, `options`, `requestKind` — is skipped by serde without building values).
+//! `userInfo`, `options`, `requestKind` — is skipped by serde without building values; so
+//! are the object's `managedFields` and last-applied annotation, see [`super::read_model`]).
 //! Every verdict comes from the engine; this module only decides which requests reach it
 //! (StatefulSet CREATE and UPDATE) and how its answer is written back.
 
@@ -129,9 +130,11 @@ pub struct AdmissionRequest {
     pub operation: RequestOperation,
     #[serde(default)]
     pub dry_run: Option<bool>,
-    #[serde(default)]
+    /// Read without `metadata.managedFields` and the last-applied annotation
+    /// ([`super::read_model`]).
+    #[serde(default, deserialize_with = "super::read_model::object")]
     pub object: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::read_model::object")]
     pub old_object: Option<Value>,
 }
 
@@ -389,6 +392,8 @@ pub fn decide(
     let context = Context {
         namespace: request.namespace.as_deref().filter(|n| !n.is_empty()),
         kube_version,
+        checks: webhook == Webhook::Validate,
+        defaults: webhook == Webhook::Mutate,
         ..Context::default()
     };
     let review = match engine::review(policy, operation, object, old_object, &context) {

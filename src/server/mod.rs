@@ -14,6 +14,7 @@
 pub mod admission;
 pub mod config;
 pub mod metrics;
+pub mod read_model;
 pub mod reload;
 pub mod routes;
 pub mod tls;

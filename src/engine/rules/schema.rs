@@ -104,6 +104,11 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
             return;
         }
     };
+    // Most objects are valid: `is_valid` stops at the first error and builds no error
+    // values or paths, which makes the common case several times cheaper.
+    if validator.is_valid(sts.object) {
+        return;
+    }
     for error in validator.iter_errors(sts.object) {
         if error.instance().is_null() {
             continue;
