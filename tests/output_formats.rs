@@ -3,9 +3,10 @@
 //! syntax), snapshots of each for one broken file, and exit codes that do not depend on the
 //! format.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 use stsguard::cli::output::{self, OutputFormat};
@@ -36,17 +37,7 @@ fn validate(format: &str, paths: &[&str]) -> Output {
 }
 
 fn validate_stdin(format: &str, input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .args(["validate", "--output", format, "-"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("STSGUARD_POLICY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    common::run_stsguard(&["validate", "--output", format, "-"], Some(input))
 }
 
 fn stdout(output: &Output) -> String {

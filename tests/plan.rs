@@ -1,27 +1,16 @@
 //! `stsguard plan` on the seed examples: what the controller creates, matching the tutorial
 //! the product was conceived from.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 
 use serde_json::Value;
 
 fn plan(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .arg("plan")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
+    let mut all = vec!["plan"];
+    all.extend_from_slice(args);
+    common::run_stsguard(&all, stdin.map(str::as_bytes))
 }
 
 fn plan_json(args: &[&str], stdin: Option<&str>) -> Value {

@@ -115,3 +115,25 @@ pub fn summary(findings: &[Finding]) -> Vec<(String, String, String)> {
         .map(|f| (f.rule.to_string(), f.severity.to_string(), f.path.clone()))
         .collect()
 }
+
+/// Runs the built `stsguard` binary in the crate root, with `stdin` piped in when given
+/// (and closed otherwise), without a policy from the environment.
+pub fn run_stsguard(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("STSGUARD_POLICY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
