@@ -11,9 +11,7 @@ use serde_json::{Value, json};
 use stsguard::engine::{self, Context, Operation, Policy, Source};
 
 /// A policy that sets every default, so that every code path produces patches.
-fn full_policy() -> Policy {
-    Policy::from_yaml(
-        "apiVersion: stsguard.dev/v1
+const FULL_POLICY: &str = "apiVersion: stsguard.dev/v1
 kind: StatefulSetPolicy
 metadata: {name: full}
 spec:
@@ -22,10 +20,10 @@ spec:
     revisionHistoryLimit: 5
     storageClassName: standard
     podAntiAffinity: {type: preferred}
-",
-        "full",
-    )
-    .unwrap()
+";
+
+fn full_policy() -> Policy {
+    Policy::from_yaml(FULL_POLICY, "full").unwrap()
 }
 
 fn operation(request: &Value) -> Operation {
@@ -194,11 +192,7 @@ fn stsguard(args: &[&str]) -> std::process::Output {
 
 fn write_full_policy(dir: &tempfile::TempDir) -> String {
     let path = dir.path().join("policy.yaml");
-    std::fs::write(
-        &path,
-        "apiVersion: stsguard.dev/v1\nkind: StatefulSetPolicy\nmetadata: {name: full}\nspec:\n  defaults:\n    partition: 1\n    revisionHistoryLimit: 5\n    storageClassName: standard\n    podAntiAffinity: {type: preferred}\n",
-    )
-    .unwrap();
+    std::fs::write(&path, FULL_POLICY).unwrap();
     path.to_string_lossy().into_owned()
 }
 
