@@ -12,15 +12,17 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::value::SeqAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 /// The annotation `kubectl apply` keeps the previous manifest in.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// `deserialize_with` for `request.object` and `request.oldObject` (`null` is `None`, as
-/// for `Option<Value>`).
+/// for `Option<Value>`). Only for serde_json reading from memory (`from_str`/`from_slice`):
+/// the skipped annotation is borrowed from the input as raw JSON.
 pub fn object<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
     Ok(match Node(Level::Root).deserialize(deserializer)? {
         Value::Null => None,
@@ -110,67 +112,22 @@ impl<'de> Visitor<'de> for Node {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
-                (Level::Annotations, LAST_APPLIED) => match map.next_value_seed(UnlessString)? {
-                    Some(value) => value,
-                    None => continue,
-                },
+                (Level::Annotations, LAST_APPLIED) => {
+                    // Skipped as raw text: reading it as a string would unescape the whole
+                    // previous manifest (usually the largest string of the body) only to
+                    // drop it. Anything but a string is kept for the `schema` rule to
+                    // report, as it would be without skipping.
+                    let raw = map.next_value::<&'de RawValue>()?;
+                    if raw.get().starts_with('"') {
+                        continue;
+                    }
+                    serde_json::from_str(raw.get()).map_err(de::Error::custom)?
+                }
                 _ => map.next_value::<Value>()?,
             };
             members.insert(key, value);
         }
         Ok(Value::Object(members))
-    }
-}
-
-/// A value that is dropped when it is a string (`None`); any other value is kept for the
-/// `schema` rule to report, as it would be without skipping.
-struct UnlessString;
-
-impl<'de> DeserializeSeed<'de> for UnlessString {
-    type Value = Option<Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for UnlessString {
-    type Value = Option<Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Node(Level::Root).visit_bool(v).map(Some)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Node(Level::Root).visit_i64(v).map(Some)
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Node(Level::Root).visit_u64(v).map(Some)
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Node(Level::Root).visit_f64(v).map(Some)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Some(Value::Null))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Value::deserialize(SeqAccessDeserializer::new(seq)).map(Some)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Value::deserialize(MapAccessDeserializer::new(map)).map(Some)
     }
 }
 

@@ -9,7 +9,11 @@
 //!   generated schema leaves them untyped).
 //!
 //! `null` is accepted for every field, as the API server's decoder treats it as unset
-//! (`kubectl get -o yaml` writes `creationTimestamp: null`).
+//! (`kubectl get -o yaml` writes `creationTimestamp: null`, and every object the API server
+//! sends a webhook has `spec.template.metadata.creationTimestamp: null`). The schema itself
+//! says so (every `type` also allows `"null"`) rather than the error walk skipping nulls:
+//! a valid object then passes the cheap `is_valid` check instead of the full error walk,
+//! which is what the webhook's hot path pays for every request.
 
 use std::sync::LazyLock;
 
@@ -40,6 +44,7 @@ pub fn statefulset_schema() -> &'static Value {
             }
         }
         close_objects(&mut schema);
+        accept_null(&mut schema);
         schema
     });
     &SCHEMA
@@ -69,6 +74,32 @@ fn close_objects(schema: &mut Value) {
             map.values_mut().for_each(close_objects);
         }
         Value::Array(items) => items.iter_mut().for_each(close_objects),
+        _ => {}
+    }
+}
+
+/// Lets every typed schema accept `null` too: `"type": "string"` becomes
+/// `["string", "null"]`. Only string or string-list `type` members are schema types; a
+/// property *named* `type` inside `properties` holds an object and is left alone.
+fn accept_null(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            match map.get_mut("type") {
+                Some(Value::String(single)) => {
+                    let single = std::mem::take(single);
+                    map.insert("type".into(), json!([single, "null"]));
+                }
+                Some(Value::Array(types))
+                    if types.iter().all(Value::is_string)
+                        && !types.contains(&Value::from("null")) =>
+                {
+                    types.push("null".into());
+                }
+                _ => {}
+            }
+            map.values_mut().for_each(accept_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(accept_null),
         _ => {}
     }
 }
@@ -296,7 +327,26 @@ mod tests {
         let mut object = testing::web();
         object["spec"]["template"]["metadata"]["creationTimestamp"] = Value::Null;
         object["status"] = Value::Null;
+        object["spec"]["replicas"] = Value::Null;
         assert_eq!(testing::run(check, &object), []);
+        // Accepted by the schema itself, so such objects take the cheap `is_valid` path.
+        let validator = validator().unwrap();
+        assert!(validator.is_valid(&object));
+        object["spec"]["replicas"] = json!("one");
+        assert!(!validator.is_valid(&object));
+    }
+
+    #[test]
+    fn a_property_named_type_keeps_its_schema() {
+        // `volumes[].hostPath.type` is a property called `type`: it must stay a string
+        // field (plus null), not turn into a list of types.
+        let mut object = testing::web();
+        object["spec"]["template"]["spec"]["volumes"] =
+            json!([{"name": "h", "hostPath": {"path": "/x", "type": 3}}]);
+        assert_eq!(
+            hits(&testing::run(check, &object)),
+            [("schema", "/spec/template/spec/volumes/0/hostPath/type")]
+        );
     }
 
     #[test]
