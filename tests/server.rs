@@ -9,6 +9,8 @@ mod harness;
 mod hostile;
 #[path = "server/lifecycle.rs"]
 mod lifecycle;
+#[path = "server/limits.rs"]
+mod limits;
 #[path = "server/reload.rs"]
 mod reload;
 #[path = "server/replay.rs"]

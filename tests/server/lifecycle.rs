@@ -1,10 +1,8 @@
 //! The `stsguard serve` process: start-up, SIGTERM with requests in flight, and the
 //! client-certificate requirement.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -12,90 +10,14 @@ use rcgen::{
 use serde_json::Value;
 
 use crate::common::fixture;
-use crate::harness::{Https, RawRequest, TestServer, eventually, http_get};
-
-/// A server process, killed if the test ends before it exits.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// The binary, started on ephemeral loopback ports; returns it with the addresses it
-/// logged and the CA it wrote.
-fn spawn_server(
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> (Running, SocketAddr, SocketAddr, String) {
-    let ca_file = dir.join("ca.crt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .arg("serve")
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--health-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--ephemeral-ca-file",
-        ])
-        .arg(&ca_file)
-        .args(extra)
-        .env_remove("STSGUARD_POLICY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let child = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(wait)
-            .unwrap_or_else(|_| panic!("no `listening` line; stderr so far: {seen:#?}"));
-        let entry: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-        if entry["message"] == "listening" {
-            let admission = entry["admission"].as_str().unwrap().parse().unwrap();
-            let health = entry["health"].as_str().unwrap().parse().unwrap();
-            let ca = std::fs::read_to_string(&ca_file).unwrap();
-            // Keep draining stderr so the child never blocks on a full pipe.
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return (child, admission, health, ca);
-        }
-        seen.push(line);
-    }
-}
-
-fn terminate(child: &Running) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+use crate::harness::{Https, RawRequest, ServerProcess, TestServer, eventually, http_get};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_requests_in_flight_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, admission, health, ca) =
-        spawn_server(dir.path(), &["--shutdown-delay", "400ms"]);
-    let client = Https::trusting(&[&ca]);
+    let mut server = ServerProcess::spawn(dir.path(), &["--shutdown-delay", "400ms"]);
+    let (admission, health) = (server.admission, server.health);
+    let client = server.client();
     let (_, review) = fixture("044");
     let body = serde_json::to_vec(&review).unwrap();
     assert_eq!(
@@ -117,7 +39,7 @@ async fn sigterm_finishes_requests_in_flight_and_exits_0() {
         );
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    terminate(&child);
+    server.terminate();
 
     // Readiness goes false first, while the admission port still answers.
     let not_ready = eventually(Duration::from_millis(350), || async {
@@ -148,18 +70,7 @@ async fn sigterm_finishes_requests_in_flight_and_exits_0() {
         assert_eq!(answer["response"]["allowed"], false);
     }
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 10 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(server.exit_code(Duration::from_secs(10)).await, Some(0));
 }
 
 #[test]
