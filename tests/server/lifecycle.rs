@@ -187,3 +187,145 @@ async fn serves_http2_and_http1() {
         assert_eq!(answer["response"]["allowed"], false);
     }
 }
+
+/// What a load loop saw.
+#[derive(Default)]
+struct Load {
+    answered: std::sync::atomic::AtomicUsize,
+    failed: std::sync::Mutex<Vec<String>>,
+}
+
+/// Sends 044 until `routing` turns false, the way an API server does until the endpoints
+/// drop the pod: over new HTTP/1.1 connections, or as streams of one HTTP/2 connection.
+/// Every request started must be answered.
+fn load(
+    client: Https,
+    admission: std::net::SocketAddr,
+    http2: bool,
+    routing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (std::sync::Arc<Load>, tokio::task::JoinHandle<()>) {
+    use std::sync::atomic::Ordering;
+    let load = std::sync::Arc::new(Load::default());
+    let (_, review) = fixture("044");
+    let body = serde_json::to_vec(&review).unwrap();
+    let task = tokio::spawn({
+        let load = load.clone();
+        async move {
+            let h2 = if http2 {
+                Some(client.h2(admission).await.unwrap())
+            } else {
+                None
+            };
+            while routing.load(Ordering::SeqCst) {
+                let reply = match &h2 {
+                    Some(h2) => h2.post("/validate", body.clone()).await,
+                    None => client.post(admission, "/validate", body.clone()).await,
+                };
+                match reply {
+                    Ok(reply)
+                        if reply.status == 200
+                            && reply.json()["response"]["uid"] == review["request"]["uid"] =>
+                    {
+                        load.answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(reply) => load.failed.lock().unwrap().push(format!(
+                        "{}: {}",
+                        reply.status,
+                        reply.text()
+                    )),
+                    Err(e) => load.failed.lock().unwrap().push(e.to_string()),
+                }
+            }
+        }
+    });
+    (load, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_continuous_load_loses_no_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::spawn(dir.path(), &["--shutdown-delay", "1500ms"]);
+    let (admission, health) = (server.admission, server.health);
+    let client = server.client();
+    let (_, review) = fixture("044");
+    let body = serde_json::to_vec(&review).unwrap();
+
+    let routing = std::sync::Arc::new(AtomicBool::new(true));
+    let loads = [
+        load(client.clone(), admission, false, routing.clone()),
+        load(client.clone(), admission, false, routing.clone()),
+        load(client.clone(), admission, true, routing.clone()),
+    ];
+    let counters: Vec<_> = loads.iter().map(|(load, _)| load.clone()).collect();
+    let answered = || {
+        counters
+            .iter()
+            .map(|load| load.answered.load(Ordering::SeqCst))
+            .sum::<usize>()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async { answered() >= 20 })
+            .await
+            .is_some(),
+        "the load runs"
+    );
+    // And slow requests that span the whole shutdown: half their body sent now.
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        slow.push(
+            RawRequest::start(&client, admission, "/validate", &body, body.len() / 2)
+                .await
+                .unwrap(),
+        );
+    }
+
+    server.terminate();
+    let before = answered();
+    // Readiness turns false first, while the load is still being answered.
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            matches!(http_get(health, "/readyz").await, Ok((503, _)))
+        })
+        .await
+        .is_some(),
+        "readiness did not turn false"
+    );
+    // The endpoints controller takes a moment to drop the pod; until then the API server
+    // still sends requests, and they are answered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    routing.store(false, Ordering::SeqCst);
+    let mut failed = Vec::new();
+    for (load, task) in loads {
+        task.await.unwrap();
+        failed.extend(load.failed.lock().unwrap().drain(..));
+    }
+    assert!(
+        failed.is_empty(),
+        "requests lost during shutdown: {failed:#?}"
+    );
+    assert!(
+        answered() > before,
+        "requests sent after SIGTERM were answered"
+    );
+
+    // After the delay the port closes; the slow requests still complete.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            tokio::net::TcpStream::connect(admission).await.is_err()
+        })
+        .await
+        .is_some(),
+        "the port closes after the shutdown delay"
+    );
+    for request in slow {
+        let (status, answer) = request.finish().await.unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["response"]["uid"], review["request"]["uid"]);
+    }
+    assert_eq!(server.exit_code(Duration::from_secs(10)).await, Some(0));
+    let stopped = server.logged("stopped");
+    assert_eq!(stopped.len(), 1, "{:#?}", server.logs());
+    assert_eq!(stopped[0]["drained"], true);
+}
