@@ -17,3 +17,5 @@ mod reload;
 mod replay;
 #[path = "server/router.rs"]
 mod router;
+#[path = "server/security.rs"]
+mod security;

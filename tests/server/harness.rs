@@ -818,7 +818,7 @@ pub struct ServerProcess {
     pub child: Running,
     pub admission: SocketAddr,
     pub health: SocketAddr,
-    /// The ephemeral CA (PEM).
+    /// The ephemeral CA (PEM), if it served the ephemeral certificate.
     pub ca: String,
     /// Every stderr line so far.
     logs: Arc<Mutex<Vec<String>>>,
@@ -880,7 +880,8 @@ impl ServerProcess {
                     child,
                     admission: entry["admission"].as_str().unwrap().parse().unwrap(),
                     health: entry["health"].as_str().unwrap().parse().unwrap(),
-                    ca: std::fs::read_to_string(&ca_file).unwrap(),
+                    // Empty when the test brought its own certificate.
+                    ca: std::fs::read_to_string(&ca_file).unwrap_or_default(),
                     logs,
                 };
             }
@@ -930,4 +931,23 @@ impl ServerProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A CA for clients and a client certificate it signed.
+pub fn client_pki() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "test client CA");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut client = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-apiserver");
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = client.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }

@@ -4,13 +4,12 @@
 use std::process::Command;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
 use serde_json::Value;
 
 use crate::common::fixture;
-use crate::harness::{Https, RawRequest, ServerProcess, TestServer, eventually, http_get};
+use crate::harness::{
+    Https, RawRequest, ServerProcess, TestServer, client_pki, eventually, http_get,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_requests_in_flight_and_exits_0() {
@@ -92,25 +91,6 @@ fn refuses_to_start_on_bad_flags() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// A CA for clients and a client certificate it signed.
-fn client_pki() -> (String, String, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(DnType::CommonName, "test client CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client
-        .distinguished_name
-        .push(DnType::CommonName, "kube-apiserver");
-    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = client.signed_by(&key, &issuer).unwrap();
-    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
