@@ -260,7 +260,9 @@ impl Shared {
                 _ = stopped(&mut stop), if !shutting_down => {
                     // Shutdown's own drain timeout bounds this one.
                     shutting_down = true;
-                    connection.as_mut().graceful_shutdown();
+                    if closing.is_none() {
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
                 _ = activity.request_ended.notified() => {}
                 _ = tokio::time::sleep_until(idle_at.unwrap_or(never)),
@@ -270,7 +272,9 @@ impl Shared {
                         .idle_deadline(limits.header_read_timeout, limits.idle_timeout)
                         .is_some_and(|at| at <= Instant::now())
                     {
-                        self.state.metrics.connection_timed_out(self.which, TimeoutPhase::Idle);
+                        self.state
+                            .metrics
+                            .connection_timed_out(self.which, TimeoutPhase::Idle);
                         tracing::debug!(listener, "closing an idle connection");
                         connection.as_mut().graceful_shutdown();
                         // A client that neither reads the GOAWAY nor closes gets as long as
@@ -278,8 +282,10 @@ impl Shared {
                         closing = Some(Instant::now() + limits.header_read_timeout);
                     }
                 }
-                _ = tokio::time::sleep_until(closing.unwrap_or(never)), if closing.is_some() => {
-                    tracing::debug!(listener, "dropping a connection that did not close in time");
+                _ = tokio::time::sleep_until(closing.unwrap_or(never)),
+                    if closing.is_some() =>
+                {
+                    tracing::debug!(listener, "dropping a connection that did not close");
                     return;
                 }
             }

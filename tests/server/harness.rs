@@ -111,6 +111,16 @@ impl TestServer {
         total(&self.metrics().await, name, labels)
     }
 
+    /// Whether a metric reaches `at_least` within 5 s. A connection's counters move when
+    /// its task ends, which can be just after the client saw the connection close.
+    pub async fn metric_reaches(&self, name: &str, labels: &[(&str, &str)], at_least: f64) -> bool {
+        eventually(Duration::from_secs(5), || async {
+            self.metric(name, labels).await >= at_least
+        })
+        .await
+        .is_some()
+    }
+
     /// Asserts the server is still itself: `/healthz` answers and a review is answered
     /// promptly over a new connection.
     pub async fn assert_serving(&self) {
