@@ -103,8 +103,8 @@ pub struct ServeArgs {
     )]
     pub header_read_timeout: Duration,
 
-    /// How long an admission connection may stay open with no request in flight before it
-    /// is closed (HTTP/2: GOAWAY, so the API server opens a new one when it needs it).
+    /// How long a connection may stay open with no request in flight before it is closed
+    /// (HTTP/2: GOAWAY, so the API server opens a new one when it needs it).
     #[arg(
         long,
         value_name = "DURATION",
