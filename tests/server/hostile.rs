@@ -448,8 +448,9 @@ async fn a_flood_over_the_cap_gets_fast_503s_and_admitted_requests_finish() {
         let reply = reply.expect("a refused request still gets an answer");
         assert_eq!(reply.status, 503, "{}", reply.text());
         assert_eq!(reply.headers.get("retry-after").unwrap(), "1");
-        // Refused without waiting for a permit: well within the API server's timeout.
-        assert!(took < Duration::from_secs(2), "{took:?}");
+        // Refused without waiting for a permit (a wait would last until the held requests'
+        // 8 s deadline); the bound allows for 64 TLS handshakes at once on a loaded machine.
+        assert!(took < crate::harness::PROMPTLY, "{took:?}");
     }
 
     // The admitted ones complete, within their deadline (a late one would be a 503).

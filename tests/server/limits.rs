@@ -684,8 +684,7 @@ async fn advertises_http2_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closes_connections_that_stay_idle() {
-    let server =
-        TestServer::start(&["--header-read-timeout", "1s", "--idle-timeout", "2500ms"]).await;
+    let server = TestServer::start(&["--header-read-timeout", "1s", "--idle-timeout", "3s"]).await;
     let addr = server.admission();
     let (review, body) = body_of("002");
 
@@ -709,7 +708,7 @@ async fn closes_connections_that_stay_idle() {
         );
         let closed = opened.elapsed();
         assert!(
-            closed >= Duration::from_millis(800) && closed < Duration::from_millis(2400),
+            closed >= Duration::from_millis(800) && closed < Duration::from_millis(2800),
             "closed after {closed:?}: not by the first-request limit"
         );
     }
@@ -722,7 +721,7 @@ async fn closes_connections_that_stay_idle() {
     );
     let closed = h2.closed_within(Duration::from_secs(10)).await;
     assert!(
-        closed.is_some_and(|t| t >= Duration::from_secs(2)),
+        closed.is_some_and(|t| t >= Duration::from_millis(2500)),
         "{closed:?}"
     );
 
@@ -734,13 +733,13 @@ async fn closes_connections_that_stay_idle() {
         async move { h2.post_body("/validate", trickling).await }
     });
     let started = Instant::now();
-    for piece in body.chunks(body.len().div_ceil(35)) {
+    for piece in body.chunks(body.len().div_ceil(40)) {
         pieces.send(Bytes::copy_from_slice(piece)).unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(pieces);
     let reply = slow.await.unwrap().unwrap();
-    assert!(started.elapsed() > Duration::from_millis(3000));
+    assert!(started.elapsed() > Duration::from_millis(3500));
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["response"]["uid"], review["request"]["uid"]);
     assert!(h2.closed_within(Duration::from_secs(10)).await.is_some());
