@@ -9,9 +9,13 @@ mod harness;
 mod hostile;
 #[path = "server/lifecycle.rs"]
 mod lifecycle;
+#[path = "server/limits.rs"]
+mod limits;
 #[path = "server/reload.rs"]
 mod reload;
 #[path = "server/replay.rs"]
 mod replay;
 #[path = "server/router.rs"]
 mod router;
+#[path = "server/security.rs"]
+mod security;

@@ -77,19 +77,42 @@ pub struct ServeArgs {
         value_name = "DURATION",
         env = "STSGUARD_REQUEST_TIMEOUT",
         default_value = "8s",
-        value_parser = parse_duration
+        value_parser = parse_time_limit
     )]
     pub request_timeout: Duration,
 
-    /// Time limit for the TLS handshake and for the request headers of a connection.
+    /// Time limit for the TLS handshake of an admission connection.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "STSGUARD_TLS_HANDSHAKE_TIMEOUT",
+        default_value = "5s",
+        value_parser = parse_time_limit
+    )]
+    pub tls_handshake_timeout: Duration,
+
+    /// Time limit for a connection's first request to start, and for the headers of every
+    /// HTTP/1.1 request (counted from the end of the previous one, so it is also how long an
+    /// HTTP/1.1 keep-alive connection may sit idle). Both listeners.
     #[arg(
         long,
         value_name = "DURATION",
         env = "STSGUARD_HEADER_READ_TIMEOUT",
         default_value = "5s",
-        value_parser = parse_duration
+        value_parser = parse_time_limit
     )]
     pub header_read_timeout: Duration,
+
+    /// How long a connection may stay open with no request in flight before it is closed
+    /// (HTTP/2: GOAWAY, so the API server opens a new one when it needs it).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "STSGUARD_IDLE_TIMEOUT",
+        default_value = "60s",
+        value_parser = parse_time_limit
+    )]
+    pub idle_timeout: Duration,
 
     /// Admission requests handled at once; more get an immediate 503 with Retry-After.
     #[arg(
@@ -100,6 +123,28 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub max_concurrent_requests: u32,
+
+    /// Open connections on the admission listener (TLS handshakes included); a connection
+    /// over the cap is closed as soon as it is accepted.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "STSGUARD_MAX_CONNECTIONS",
+        default_value = "512",
+        value_parser = clap::value_parser!(u32).range(1..=65_536)
+    )]
+    pub max_connections: u32,
+
+    /// Open connections on the health listener; the kubelet's probes and a Prometheus
+    /// scrape need a handful.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "STSGUARD_HEALTH_MAX_CONNECTIONS",
+        default_value = "64",
+        value_parser = clap::value_parser!(u32).range(1..=65_536)
+    )]
+    pub health_max_connections: u32,
 
     /// After SIGTERM, how long /readyz reports not ready while requests are still served,
     /// so that endpoints controllers stop routing to this pod before it stops listening.
@@ -211,6 +256,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
 }
 
+/// A [`parse_duration`] that is not zero: a time limit of zero would refuse everything.
+pub fn parse_time_limit(text: &str) -> Result<Duration, String> {
+    let limit = parse_duration(text)?;
+    if limit.is_zero() {
+        return Err(format!("{text:?}: a time limit must be more than zero"));
+    }
+    Ok(limit)
+}
+
 /// A size in bytes like `8MiB`, `512KiB` or `1048576`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -259,6 +313,14 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_time_limit_of_zero() {
+        assert!(parse_time_limit("0s").is_err());
+        assert!(parse_time_limit("0ms").is_err());
+        assert_eq!(parse_time_limit("1ms"), Ok(Duration::from_millis(1)));
+        assert!(ServeArgs::from_flags(["--idle-timeout", "0"]).is_err());
+    }
+
+    #[test]
     fn parses_sizes() {
         assert_eq!(parse_size("8MiB"), Ok(8 << 20));
         assert_eq!(parse_size("64KiB"), Ok(64 << 10));
@@ -276,6 +338,13 @@ mod tests {
         assert_eq!(args.max_body_size, 8 << 20);
         assert!(args.request_timeout < Duration::from_secs(10));
         assert_eq!(args.tls_files(), Ok(None));
+        // A stalled connection must let go well within the API server's webhook timeout
+        // (10 s by default, 30 s at most), and the caps must fit the 1024 descriptors a
+        // container's soft RLIMIT_NOFILE may allow.
+        assert!(args.tls_handshake_timeout < Duration::from_secs(10));
+        assert!(args.header_read_timeout < Duration::from_secs(10));
+        assert!(args.idle_timeout > args.header_read_timeout);
+        assert!(args.max_connections + args.health_max_connections < 1000);
     }
 
     #[test]

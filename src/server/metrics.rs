@@ -77,6 +77,56 @@ struct ResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabels {
+    listener: &'static str,
+    phase: &'static str,
+}
+
+/// Which listener a connection came in on, as the `listener` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// HTTPS, `/mutate` and `/validate`.
+    Admission,
+    /// Plain HTTP, `/healthz`, `/readyz` and `/metrics`.
+    Health,
+}
+
+impl Listener {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Admission => "admission",
+            Listener::Health => "health",
+        }
+    }
+}
+
+/// Where a connection was when a time limit closed it, as the `phase` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// The TLS handshake did not finish within `--tls-handshake-timeout`.
+    TlsHandshake,
+    /// HTTP/1.1 request headers did not arrive within `--header-read-timeout`.
+    Headers,
+    /// No request started within the first-request or idle time limit.
+    Idle,
+}
+
+impl TimeoutPhase {
+    fn as_str(self) -> &'static str {
+        match self {
+            TimeoutPhase::TlsHandshake => "tls_handshake",
+            TimeoutPhase::Headers => "headers",
+            TimeoutPhase::Idle => "idle",
+        }
+    }
+}
+
 /// Whether a reload of the policy or the certificate took effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReloadResult {
@@ -106,6 +156,11 @@ pub struct Metrics {
     certificate_reloads: Family<ResultLabels, Counter>,
     certificate_expiry: Gauge<i64, AtomicI64>,
     in_flight: Gauge<i64, AtomicI64>,
+    client_ca_reloads: Family<ResultLabels, Counter>,
+    connections_open: Family<ListenerLabels, Gauge<i64, AtomicI64>>,
+    connections_refused: Family<ListenerLabels, Counter>,
+    connections_timed_out: Family<TimeoutLabels, Counter>,
+    tls_handshake_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -168,11 +223,49 @@ impl Metrics {
             "Admission requests being handled now",
             in_flight.clone(),
         );
+        let client_ca_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "client_ca_reloads",
+            "Client CA file reloads by result (a failed reload keeps the current CA)",
+            client_ca_reloads.clone(),
+        );
+        let connections_open = Family::<ListenerLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "connections_open",
+            "Open connections by listener (TLS handshakes in progress included)",
+            connections_open.clone(),
+        );
+        let connections_refused = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once because the listener's connection cap was reached",
+            connections_refused.clone(),
+        );
+        let connections_timed_out = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "connections_timed_out",
+            "Connections closed by a time limit, by listener and phase (tls_handshake, headers, idle)",
+            connections_timed_out.clone(),
+        );
+        let tls_handshake_errors = Counter::default();
+        registry.register(
+            "tls_handshake_errors",
+            "TLS handshakes that failed (not a TLS client, no common protocol version, untrusted client certificate)",
+            tls_handshake_errors.clone(),
+        );
         // Zero series up front, so that a dashboard or alert sees a failure counter before
         // the first failure.
         for result in [ReloadResult::Success, ReloadResult::Failure] {
             let _ = policy_reloads.get_or_create(&result.labels());
             let _ = certificate_reloads.get_or_create(&result.labels());
+            let _ = client_ca_reloads.get_or_create(&result.labels());
+        }
+        for listener in [Listener::Admission, Listener::Health] {
+            let labels = ListenerLabels {
+                listener: listener.as_str(),
+            };
+            let _ = connections_open.get_or_create(&labels);
+            let _ = connections_refused.get_or_create(&labels);
         }
         Metrics {
             registry,
@@ -184,6 +277,11 @@ impl Metrics {
             certificate_reloads,
             certificate_expiry,
             in_flight,
+            client_ca_reloads,
+            connections_open,
+            connections_refused,
+            connections_timed_out,
+            tls_handshake_errors,
         }
     }
 
@@ -251,6 +349,44 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a client CA reload.
+    pub fn client_ca_reload(&self, result: ReloadResult) {
+        self.client_ca_reloads.get_or_create(&result.labels()).inc();
+    }
+
+    /// The open-connections gauge of `listener`.
+    pub fn connections_open(&self, listener: Listener) -> Gauge<i64, AtomicI64> {
+        self.connections_open
+            .get_or_create(&ListenerLabels {
+                listener: listener.as_str(),
+            })
+            .clone()
+    }
+
+    /// Counts a connection closed at once for being over the cap.
+    pub fn connection_refused(&self, listener: Listener) {
+        self.connections_refused
+            .get_or_create(&ListenerLabels {
+                listener: listener.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts a connection closed by a time limit.
+    pub fn connection_timed_out(&self, listener: Listener, phase: TimeoutPhase) {
+        self.connections_timed_out
+            .get_or_create(&TimeoutLabels {
+                listener: listener.as_str(),
+                phase: phase.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts a failed TLS handshake.
+    pub fn tls_handshake_error(&self) {
+        self.tls_handshake_errors.inc();
+    }
+
     /// Records the serving certificate's notAfter (Unix seconds).
     pub fn certificate_expiry(&self, not_after: i64) {
         self.certificate_expiry.set(not_after);
@@ -290,6 +426,9 @@ mod tests {
             "stsguard_admission_request_duration_seconds_count{webhook=\"validate\"} 1",
             "stsguard_policy_reloads_total{result=\"failure\"} 0",
             "stsguard_certificate_reloads_total{result=\"success\"} 0",
+            "stsguard_client_ca_reloads_total{result=\"failure\"} 0",
+            "stsguard_connections_open{listener=\"admission\"} 0",
+            "stsguard_connections_refused_total{listener=\"health\"} 0",
             "stsguard_certificate_expiry_timestamp_seconds 1900000000",
             "# EOF",
         ] {

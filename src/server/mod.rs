@@ -4,7 +4,8 @@
 //! - [`admission`]: AdmissionReview ⇄ engine, pure functions.
 //! - [`routes`]: the axum routers (admission, health) and their shared [`routes::AppState`].
 //! - [`tls`]: rustls configuration, the swappable certificate, the ephemeral certificate.
-//! - [`reload`]: polling certificate, key and policy files for new contents.
+//! - [`conn`]: the accept loops, connection limits and draining.
+//! - [`reload`]: polling certificate, key, client CA and policy files for new contents.
 //! - [`metrics`]: Prometheus metrics.
 //!
 //! [`Server::start`] runs everything on the current tokio runtime and reports the bound
@@ -13,6 +14,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod conn;
 pub mod metrics;
 pub mod read_model;
 pub mod reload;
@@ -24,20 +26,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
 pub use config::{LogFormat, ServeArgs};
 
 use crate::engine::{KubeVersion, Policy};
-use metrics::{Metrics, ReloadResult};
+use conn::{ConnectionLimits, Listening, Transport};
+use metrics::{Listener, Metrics, ReloadResult};
 use routes::{AppState, Limits};
 use tls::CertResolver;
 
@@ -92,7 +90,7 @@ pub struct Server {
     stop_health: watch::Sender<bool>,
     stop_reload: watch::Sender<bool>,
     admission_task: JoinHandle<bool>,
-    health_task: JoinHandle<()>,
+    health_task: JoinHandle<bool>,
     reload_tasks: Vec<JoinHandle<()>>,
 }
 
@@ -138,19 +136,21 @@ impl Server {
         let resolver = Arc::new(CertResolver::new(serving.key));
 
         let client_ca = match &args.client_ca {
-            Some(path) => Some(read_file(path)?),
+            Some(path) => Some((path.clone(), read_file(path)?)),
             None => None,
         };
-        let tls_config =
-            tls::server_config(resolver.clone(), client_ca.as_deref()).map_err(|source| {
-                StartError::Tls {
-                    what: args
-                        .client_ca
-                        .as_ref()
-                        .map_or_else(|| "TLS".into(), |p| p.display().to_string()),
-                    source,
-                }
-            })?;
+        let tls_config = tls::server_config(
+            resolver.clone(),
+            client_ca.as_ref().map(|(_, pem)| &pem[..]),
+        )
+        .map_err(|source| StartError::Tls {
+            what: args
+                .client_ca
+                .as_ref()
+                .map_or_else(|| "TLS".into(), |p| p.display().to_string()),
+            source,
+        })?;
+        let tls_config = Arc::new(ArcSwap::from_pointee(tls_config));
 
         let limits = Limits {
             max_body_size: args.max_body_size,
@@ -173,18 +173,39 @@ impl Server {
         let (stop_health, health_stop) = watch::channel(false);
         let (stop_reload, reload_stop) = watch::channel(false);
 
-        let admission_task = tokio::spawn(serve_admission(
-            admission_listener,
-            TlsAcceptor::from(Arc::new(tls_config)),
-            routes::admission_router(state.clone()),
-            args.header_read_timeout,
+        let connection_limits = ConnectionLimits {
+            max_connections: args.max_connections,
+            tls_handshake_timeout: args.tls_handshake_timeout,
+            header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+        };
+        let admission_task = tokio::spawn(conn::serve(
+            Listening {
+                listener: admission_listener,
+                which: Listener::Admission,
+                transport: Transport::Tls(tls_config.clone()),
+                router: routes::admission_router(state.clone()),
+                limits: connection_limits,
+            },
+            state.clone(),
             accepting,
             args.shutdown_timeout,
         ));
-        let health_task = tokio::spawn(serve_health(
-            health_listener,
-            routes::health_router(state.clone()),
+        let health_task = tokio::spawn(conn::serve(
+            Listening {
+                listener: health_listener,
+                which: Listener::Health,
+                transport: Transport::Plain,
+                router: routes::health_router(state.clone()),
+                limits: ConnectionLimits {
+                    max_connections: args.health_max_connections,
+                    ..connection_limits
+                },
+            },
+            state.clone(),
             health_stop,
+            // Probes and scrapes are quick; nothing waits on them.
+            Duration::from_secs(1),
         ));
 
         let mut reload_tasks = Vec::new();
@@ -197,6 +218,18 @@ impl Server {
                 Ok(initial),
                 reload_stop.clone(),
                 move |snapshot| reload_certificate(&state, &resolver, snapshot),
+            )));
+        }
+        if let Some((path, initial)) = client_ca {
+            let state = state.clone();
+            let resolver = resolver.clone();
+            let tls_config = tls_config.clone();
+            reload_tasks.push(tokio::spawn(reload::poll(
+                vec![path],
+                args.reload_interval,
+                Ok(vec![initial]),
+                reload_stop.clone(),
+                move |snapshot| reload_client_ca(&state, &resolver, &tls_config, snapshot),
             )));
         }
         if let Some((path, text, _)) = policy_source {
@@ -323,76 +356,6 @@ fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, St
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Accepts TLS connections until told to stop, then waits for the open connections to
-/// finish their requests. Returns whether they all did within `drain_timeout`.
-async fn serve_admission(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    router: Router,
-    header_read_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
-    drain_timeout: Duration,
-) -> bool {
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    // A client that never finishes its headers must not hold a connection for ever.
-    http.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
-    http.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (tcp, _peer) = tokio::select! {
-            _ = stopped(&mut stop) => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
-        let http = http.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(header_read_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            };
-            let connection = http.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(connection).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    // No new connections from here on: the port is closed.
-    drop(listener);
-    tokio::time::timeout(drain_timeout, graceful.shutdown())
-        .await
-        .is_ok()
-}
-
-async fn serve_health(listener: TcpListener, router: Router, mut stop: watch::Receiver<bool>) {
-    let shutdown = async move { stopped(&mut stop).await };
-    if let Err(e) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %e, "health listener failed");
-    }
-}
-
 /// Resolves once the flag turns true (or its sender is gone).
 pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|stopped| *stopped).await;
@@ -420,6 +383,33 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &relo
             tracing::error!(
                 %error,
                 "new certificate/key not loaded; still serving the previous pair"
+            );
+        }
+    }
+}
+
+/// A new client CA takes effect from the next handshake on; one that does not parse leaves
+/// the current one in force (an empty trust list would lock the API server out).
+fn reload_client_ca(
+    state: &AppState,
+    resolver: &Arc<CertResolver>,
+    tls_config: &ArcSwap<rustls::ServerConfig>,
+    snapshot: &reload::Snapshot,
+) {
+    let loaded = snapshot.as_ref().map_err(Clone::clone).and_then(|files| {
+        tls::server_config(resolver.clone(), Some(&files[0])).map_err(|e| e.to_string())
+    });
+    match loaded {
+        Ok(config) => {
+            tls_config.store(Arc::new(config));
+            state.metrics.client_ca_reload(ReloadResult::Success);
+            tracing::info!("client CA reloaded");
+        }
+        Err(error) => {
+            state.metrics.client_ca_reload(ReloadResult::Failure);
+            tracing::error!(
+                %error,
+                "new client CA not loaded; still requiring the previous one"
             );
         }
     }

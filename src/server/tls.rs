@@ -367,6 +367,39 @@ mod tests {
     }
 
     #[test]
+    fn offers_rustls_default_suites_only() {
+        // TLS 1.3 and 1.2 with ECDHE and AEAD ciphers: rustls has nothing older or weaker,
+        // and stsguard adds nothing to its defaults. (TLS 1.0/1.1 hellos: tests/server.)
+        let pki = generate_ephemeral(&["localhost"], 1).unwrap();
+        let serving = load_pair(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
+        let config = server_config(Arc::new(CertResolver::new(serving.key)), None).unwrap();
+        let suites: Vec<_> = config
+            .crypto_provider()
+            .cipher_suites
+            .iter()
+            .map(|suite| suite.suite())
+            .collect();
+        let defaults: Vec<_> = rustls::crypto::ring::DEFAULT_CIPHER_SUITES
+            .iter()
+            .map(|suite| suite.suite())
+            .collect();
+        assert_eq!(suites, defaults);
+        for suite in &config.crypto_provider().cipher_suites {
+            assert!(
+                matches!(
+                    suite.version().version,
+                    rustls::ProtocolVersion::TLSv1_3 | rustls::ProtocolVersion::TLSv1_2
+                ),
+                "{suite:?}"
+            );
+        }
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+    }
+
+    #[test]
     fn refuses_a_client_ca_without_certificates() {
         let pki = generate_ephemeral(&["localhost"], 1).unwrap();
         let serving = load_pair(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();

@@ -1,12 +1,15 @@
-//! Running `stsguard serve` in-process on 127.0.0.1 and talking to it: a small HTTPS client
-//! (tokio-rustls + hyper, one connection per request so that certificate rotation is seen),
-//! a plain HTTP client for the health port, and a Prometheus text parser.
+//! Running `stsguard serve` on 127.0.0.1, in-process or as the binary, and talking to it: a
+//! small HTTPS client (tokio-rustls + hyper; HTTP/1.1 with one connection per request so
+//! that certificate rotation is seen, or HTTP/2 by ALPN on one connection), a plain HTTP
+//! client for the health port, and a Prometheus text parser.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -18,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use serde_json::Value;
 use stsguard::server::{ServeArgs, Server};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -99,10 +103,61 @@ impl TestServer {
 
     /// The metrics, parsed.
     pub async fn metrics(&self) -> Vec<Sample> {
-        let (status, text) = http_get(self.health(), "/metrics").await.unwrap();
-        assert_eq!(status, 200);
-        parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+        metrics_of(self.health()).await
     }
+
+    /// One metric summed over the series whose labels include `labels`.
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        total(&self.metrics().await, name, labels)
+    }
+
+    /// Whether a metric reaches `at_least` within 5 s. A connection's counters move when
+    /// its task ends, which can be just after the client saw the connection close.
+    pub async fn metric_reaches(&self, name: &str, labels: &[(&str, &str)], at_least: f64) -> bool {
+        eventually(Duration::from_secs(5), || async {
+            self.metric(name, labels).await >= at_least
+        })
+        .await
+        .is_some()
+    }
+
+    /// Asserts the server is still itself: `/healthz` answers and a review is answered
+    /// promptly over a new connection.
+    pub async fn assert_serving(&self) {
+        assert_serving(&self.client, self.admission(), self.health()).await;
+    }
+}
+
+/// The metrics of the health listener at `health`, parsed.
+pub async fn metrics_of(health: SocketAddr) -> Vec<Sample> {
+    let (status, text) = http_get(health, "/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// How long a normal review may take on a loaded 2-core machine; the point of the tests
+/// that use it is that the server answers at all, and not only after a time limit fired.
+pub const PROMPTLY: Duration = Duration::from_secs(3);
+
+/// `/healthz` is 200 and fixture 044 gets its denial within [`PROMPTLY`].
+pub async fn assert_serving(client: &Https, admission: SocketAddr, health: SocketAddr) {
+    let (status, text) = tokio::time::timeout(PROMPTLY, http_get(health, "/healthz"))
+        .await
+        .expect("/healthz answered in time")
+        .expect("/healthz answered");
+    assert_eq!(status, 200, "{text}");
+    let (_, review) = crate::common::fixture("044");
+    let body = serde_json::to_vec(&review).unwrap();
+    let started = Instant::now();
+    let reply = tokio::time::timeout(PROMPTLY, client.post(admission, "/validate", body))
+        .await
+        .expect("a review answered in time")
+        .expect("a review answered");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let answer = reply.json();
+    assert_eq!(answer["response"]["uid"], review["request"]["uid"]);
+    assert_eq!(answer["response"]["allowed"], false);
+    assert!(started.elapsed() < PROMPTLY);
 }
 
 /// An answer.
@@ -137,6 +192,165 @@ impl Reply {
 #[derive(Clone)]
 pub struct Https {
     config: Arc<ClientConfig>,
+}
+
+/// A request body the harness can send over HTTP/2: whole, or in pieces as a test feeds it.
+pub type AnyBody = http_body_util::combinators::BoxBody<Bytes, Error>;
+
+/// A whole body.
+pub fn full(body: Vec<u8>) -> AnyBody {
+    Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// A body sent in the pieces given to the returned sender, ending when it is dropped.
+pub fn trickled() -> (tokio::sync::mpsc::UnboundedSender<Bytes>, AnyBody) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (tx, Trickle(rx).boxed())
+}
+
+struct Trickle(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+
+impl hyper::body::Body for Trickle {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|piece| piece.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    }
+}
+
+/// An HTTP/2 connection (negotiated by ALPN); clones share it, so requests can run on it at
+/// once as streams.
+#[derive(Clone)]
+pub struct H2 {
+    sender: hyper::client::conn::http2::SendRequest<AnyBody>,
+    kill: Arc<KillSwitch>,
+    closed: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Makes a connection's reads and writes fail, so that hyper drops it; hyper runs the
+/// connection in tasks of its own, which the test cannot abort.
+#[derive(Default)]
+pub struct KillSwitch {
+    killed: std::sync::atomic::AtomicBool,
+    waker: Mutex<Option<std::task::Waker>>,
+}
+
+impl KillSwitch {
+    fn kill(&self) {
+        self.killed.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(waker) = self.waker.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+
+    fn check(&self, cx: &mut std::task::Context<'_>) -> std::io::Result<()> {
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        if self.killed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::ErrorKind::ConnectionAborted.into());
+        }
+        Ok(())
+    }
+}
+
+/// An IO that a [`KillSwitch`] can break.
+struct Killable<T> {
+    inner: T,
+    kill: Arc<KillSwitch>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Killable<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Err(e) = self.kill.check(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Killable<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Err(e) = self.kill.check(cx) {
+            return std::task::Poll::Ready(Err(e));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl H2 {
+    /// POSTs `body` to `path` as a new stream.
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> Result<Reply, Error> {
+        self.post_body(path, full(body)).await
+    }
+
+    /// POSTs any body to `path` as a new stream.
+    pub async fn post_body(&self, path: &str, body: AnyBody) -> Result<Reply, Error> {
+        let request = Request::post(format!("https://127.0.0.1{path}"))
+            .header("content-type", "application/json")
+            .body(body)?;
+        let response = self.sender.clone().send_request(request).await?;
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+        reply_of(response, Vec::new()).await
+    }
+
+    /// Breaks the connection: hyper drops it (with SO_LINGER 0 set: a reset).
+    pub fn abort(&self) {
+        self.kill.kill();
+    }
+
+    /// Waits up to `limit` for the server to close the connection; how long it took.
+    pub async fn closed_within(&self, limit: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        let mut closed = self.closed.clone();
+        tokio::time::timeout(limit, closed.wait_for(|closed| *closed))
+            .await
+            .ok()
+            .map(|_| started.elapsed())
+    }
+}
+
+async fn reply_of(
+    response: hyper::Response<hyper::body::Incoming>,
+    peer_certificate: Vec<u8>,
+) -> Result<Reply, Error> {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await?.to_bytes().to_vec();
+    Ok(Reply {
+        status,
+        headers,
+        body,
+        peer_certificate,
+    })
 }
 
 fn roots(cas: &[&str]) -> RootCertStore {
@@ -188,12 +402,79 @@ impl Https {
         }
     }
 
+    /// The same client, offering these ALPN protocols (`h2`, `http/1.1`).
+    pub fn with_alpn(&self, protocols: &[&str]) -> Https {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+        Https {
+            config: Arc::new(config),
+        }
+    }
+
+    /// The same client, speaking only these TLS versions.
+    pub fn with_versions(
+        cas: &[&str],
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Https {
+        let config = ClientConfig::builder_with_provider(stsguard::server::tls::provider())
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots(cas))
+            .with_no_client_auth();
+        Https {
+            config: without_resumption(config),
+        }
+    }
+
+    /// Opens an HTTP/2 connection (ALPN `h2`) to `addr`.
+    pub async fn h2(&self, addr: SocketAddr) -> Result<H2, Error> {
+        self.h2_over(TcpStream::connect(addr).await?).await
+    }
+
+    /// [`Https::h2`] over a TCP connection the test opened (to set socket options).
+    pub async fn h2_over(&self, tcp: TcpStream) -> Result<H2, Error> {
+        let tls = self.with_alpn(&["h2"]).handshake(tcp).await?;
+        assert_eq!(
+            tls.get_ref().1.alpn_protocol(),
+            Some(&b"h2"[..]),
+            "the server chose HTTP/2"
+        );
+        let kill = Arc::new(KillSwitch::default());
+        let io = Killable {
+            inner: tls,
+            kill: kill.clone(),
+        };
+        let (sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(io),
+        )
+        .await?;
+        let (closed_tx, closed) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            let _ = closed_tx.send(true);
+        });
+        Ok(H2 {
+            sender,
+            kill,
+            closed,
+        })
+    }
+
     /// Opens a TLS connection to `addr` (verified as 127.0.0.1).
     pub async fn connect(
         &self,
         addr: SocketAddr,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
-        let tcp = TcpStream::connect(addr).await?;
+        self.handshake(TcpStream::connect(addr).await?).await
+    }
+
+    /// TLS over a TCP connection the test opened.
+    pub async fn handshake(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
+        let addr = tcp.peer_addr()?;
         let name = ServerName::IpAddress(addr.ip().into());
         Ok(TlsConnector::from(self.config.clone())
             .connect(name, tcp)
@@ -202,6 +483,17 @@ impl Https {
 
     /// POSTs `body` to `path` over a new HTTP/1.1 connection.
     pub async fn post(&self, addr: SocketAddr, path: &str, body: Vec<u8>) -> Result<Reply, Error> {
+        self.post_with(addr, path, body, &[]).await
+    }
+
+    /// [`Https::post`] with extra request headers.
+    pub async fn post_with(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, Error> {
         let tls = self.connect(addr).await?;
         let peer_certificate = tls
             .get_ref()
@@ -213,21 +505,40 @@ impl Https {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(connection);
-        let request = Request::post(path)
+        let mut request = Request::post(path)
             .header("host", "127.0.0.1")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))?;
-        let response = sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await?.to_bytes().to_vec();
-        Ok(Reply {
-            status,
-            headers,
-            body,
-            peer_certificate,
-        })
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = sender
+            .send_request(request.body(Full::new(Bytes::from(body)))?)
+            .await?;
+        reply_of(response, peer_certificate).await
     }
+}
+
+/// Reads from `stream` until the server closes it (EOF or reset) or `limit` passes; returns
+/// how long that took, or `None` if it was still open. Whatever the server sends is
+/// discarded.
+pub async fn closed_within<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limit: Duration,
+) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    let read_until_closed = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read_until_closed)
+        .await
+        .ok()
+        .map(|()| started.elapsed())
 }
 
 /// GET over plain HTTP/1.1 (the health listener).
@@ -498,4 +809,155 @@ impl RawRequest {
             .ok_or("no status in the response")?;
         Ok((status, raw[split + 4..].to_vec()))
     }
+}
+
+/// A `stsguard serve` process, killed if the test ends before it exits.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary serving on ephemeral loopback ports, with everything it logs.
+pub struct ServerProcess {
+    pub child: Running,
+    pub admission: SocketAddr,
+    pub health: SocketAddr,
+    /// The ephemeral CA (PEM), if it served the ephemeral certificate.
+    pub ca: String,
+    /// Every stderr line so far.
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Starts `stsguard serve` with JSON logs, the ephemeral certificate (its CA in `dir`)
+    /// and `extra` flags, and waits for its `listening` line.
+    pub fn spawn(dir: &Path, extra: &[&str]) -> ServerProcess {
+        let ca_file = dir.join("ca.crt");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+            .arg("serve")
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--health-listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--ephemeral-ca-file",
+            ])
+            .arg(&ca_file)
+            .args(extra)
+            .env_remove("STSGUARD_POLICY")
+            .env_remove("STSGUARD_LOG_LEVEL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let child = Running(child);
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn({
+            let logs = logs.clone();
+            // Read to the end, so that the child never blocks on a full pipe.
+            move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    logs.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(wait).unwrap_or_else(|_| {
+                panic!(
+                    "no `listening` line; stderr so far: {:#?}",
+                    logs.lock().unwrap()
+                )
+            });
+            let entry: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+            if entry["message"] == "listening" {
+                return ServerProcess {
+                    child,
+                    admission: entry["admission"].as_str().unwrap().parse().unwrap(),
+                    health: entry["health"].as_str().unwrap().parse().unwrap(),
+                    // Empty when the test brought its own certificate.
+                    ca: std::fs::read_to_string(&ca_file).unwrap_or_default(),
+                    logs,
+                };
+            }
+        }
+    }
+
+    /// A client that trusts the ephemeral CA.
+    pub fn client(&self) -> Https {
+        Https::trusting(&[&self.ca])
+    }
+
+    /// Every stderr line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The log lines whose message is `message`, parsed.
+    pub fn logged(&self, message: &str) -> Vec<Value> {
+        self.logs()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|entry| entry["message"] == message)
+            .collect()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code.
+    pub async fn exit_code(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running {limit:?} later; logs: {:#?}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A CA for clients and a client certificate it signed.
+pub fn client_pki() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "test client CA");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut client = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-apiserver");
+    client.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = client.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }

@@ -1,101 +1,22 @@
 //! The `stsguard serve` process: start-up, SIGTERM with requests in flight, and the
 //! client-certificate requirement.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
 use serde_json::Value;
 
 use crate::common::fixture;
-use crate::harness::{Https, RawRequest, TestServer, eventually, http_get};
-
-/// A server process, killed if the test ends before it exits.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-/// The binary, started on ephemeral loopback ports; returns it with the addresses it
-/// logged and the CA it wrote.
-fn spawn_server(
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> (Running, SocketAddr, SocketAddr, String) {
-    let ca_file = dir.join("ca.crt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .arg("serve")
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--health-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--ephemeral-ca-file",
-        ])
-        .arg(&ca_file)
-        .args(extra)
-        .env_remove("STSGUARD_POLICY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let child = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    loop {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(wait)
-            .unwrap_or_else(|_| panic!("no `listening` line; stderr so far: {seen:#?}"));
-        let entry: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-        if entry["message"] == "listening" {
-            let admission = entry["admission"].as_str().unwrap().parse().unwrap();
-            let health = entry["health"].as_str().unwrap().parse().unwrap();
-            let ca = std::fs::read_to_string(&ca_file).unwrap();
-            // Keep draining stderr so the child never blocks on a full pipe.
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return (child, admission, health, ca);
-        }
-        seen.push(line);
-    }
-}
-
-fn terminate(child: &Running) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
+use crate::harness::{
+    Https, RawRequest, ServerProcess, TestServer, client_pki, eventually, http_get,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_requests_in_flight_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, admission, health, ca) =
-        spawn_server(dir.path(), &["--shutdown-delay", "400ms"]);
-    let client = Https::trusting(&[&ca]);
+    let mut server = ServerProcess::spawn(dir.path(), &["--shutdown-delay", "400ms"]);
+    let (admission, health) = (server.admission, server.health);
+    let client = server.client();
     let (_, review) = fixture("044");
     let body = serde_json::to_vec(&review).unwrap();
     assert_eq!(
@@ -117,7 +38,7 @@ async fn sigterm_finishes_requests_in_flight_and_exits_0() {
         );
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    terminate(&child);
+    server.terminate();
 
     // Readiness goes false first, while the admission port still answers.
     let not_ready = eventually(Duration::from_millis(350), || async {
@@ -148,18 +69,7 @@ async fn sigterm_finishes_requests_in_flight_and_exits_0() {
         assert_eq!(answer["response"]["allowed"], false);
     }
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 10 s after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(server.exit_code(Duration::from_secs(10)).await, Some(0));
 }
 
 #[test]
@@ -181,25 +91,6 @@ fn refuses_to_start_on_bad_flags() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// A CA for clients and a client certificate it signed.
-fn client_pki() -> (String, String, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(DnType::CommonName, "test client CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client
-        .distinguished_name
-        .push(DnType::CommonName, "kube-apiserver");
-    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = client.signed_by(&key, &issuer).unwrap();
-    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,4 +166,146 @@ async fn serves_http2_and_http1() {
         let answer: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(answer["response"]["allowed"], false);
     }
+}
+
+/// What a load loop saw.
+#[derive(Default)]
+struct Load {
+    answered: std::sync::atomic::AtomicUsize,
+    failed: std::sync::Mutex<Vec<String>>,
+}
+
+/// Sends 044 until `routing` turns false, the way an API server does until the endpoints
+/// drop the pod: over new HTTP/1.1 connections, or as streams of one HTTP/2 connection.
+/// Every request started must be answered.
+fn load(
+    client: Https,
+    admission: std::net::SocketAddr,
+    http2: bool,
+    routing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (std::sync::Arc<Load>, tokio::task::JoinHandle<()>) {
+    use std::sync::atomic::Ordering;
+    let load = std::sync::Arc::new(Load::default());
+    let (_, review) = fixture("044");
+    let body = serde_json::to_vec(&review).unwrap();
+    let task = tokio::spawn({
+        let load = load.clone();
+        async move {
+            let h2 = if http2 {
+                Some(client.h2(admission).await.unwrap())
+            } else {
+                None
+            };
+            while routing.load(Ordering::SeqCst) {
+                let reply = match &h2 {
+                    Some(h2) => h2.post("/validate", body.clone()).await,
+                    None => client.post(admission, "/validate", body.clone()).await,
+                };
+                match reply {
+                    Ok(reply)
+                        if reply.status == 200
+                            && reply.json()["response"]["uid"] == review["request"]["uid"] =>
+                    {
+                        load.answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(reply) => load.failed.lock().unwrap().push(format!(
+                        "{}: {}",
+                        reply.status,
+                        reply.text()
+                    )),
+                    Err(e) => load.failed.lock().unwrap().push(e.to_string()),
+                }
+            }
+        }
+    });
+    (load, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_continuous_load_loses_no_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::spawn(dir.path(), &["--shutdown-delay", "1500ms"]);
+    let (admission, health) = (server.admission, server.health);
+    let client = server.client();
+    let (_, review) = fixture("044");
+    let body = serde_json::to_vec(&review).unwrap();
+
+    let routing = std::sync::Arc::new(AtomicBool::new(true));
+    let loads = [
+        load(client.clone(), admission, false, routing.clone()),
+        load(client.clone(), admission, false, routing.clone()),
+        load(client.clone(), admission, true, routing.clone()),
+    ];
+    let counters: Vec<_> = loads.iter().map(|(load, _)| load.clone()).collect();
+    let answered = || {
+        counters
+            .iter()
+            .map(|load| load.answered.load(Ordering::SeqCst))
+            .sum::<usize>()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || async { answered() >= 20 })
+            .await
+            .is_some(),
+        "the load runs"
+    );
+    // And slow requests that span the whole shutdown: half their body sent now.
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        slow.push(
+            RawRequest::start(&client, admission, "/validate", &body, body.len() / 2)
+                .await
+                .unwrap(),
+        );
+    }
+
+    server.terminate();
+    let before = answered();
+    // Readiness turns false first, while the load is still being answered.
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            matches!(http_get(health, "/readyz").await, Ok((503, _)))
+        })
+        .await
+        .is_some(),
+        "readiness did not turn false"
+    );
+    // The endpoints controller takes a moment to drop the pod; until then the API server
+    // still sends requests, and they are answered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    routing.store(false, Ordering::SeqCst);
+    let mut failed = Vec::new();
+    for (load, task) in loads {
+        task.await.unwrap();
+        failed.extend(load.failed.lock().unwrap().drain(..));
+    }
+    assert!(
+        failed.is_empty(),
+        "requests lost during shutdown: {failed:#?}"
+    );
+    assert!(
+        answered() > before,
+        "requests sent after SIGTERM were answered"
+    );
+
+    // After the delay the port closes; the slow requests still complete.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            tokio::net::TcpStream::connect(admission).await.is_err()
+        })
+        .await
+        .is_some(),
+        "the port closes after the shutdown delay"
+    );
+    for request in slow {
+        let (status, answer) = request.finish().await.unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(answer["response"]["uid"], review["request"]["uid"]);
+    }
+    assert_eq!(server.exit_code(Duration::from_secs(10)).await, Some(0));
+    let stopped = server.logged("stopped");
+    assert_eq!(stopped.len(), 1, "{:#?}", server.logs());
+    assert_eq!(stopped[0]["drained"], true);
 }

@@ -11,7 +11,9 @@ use stsguard::server::tls::{EphemeralPki, generate_ephemeral};
 use tokio::sync::Mutex;
 
 use crate::common::fixture;
-use crate::harness::{Https, TestServer, der_of, eventually, replace_file, total};
+use crate::harness::{
+    Https, ServerProcess, TestServer, der_of, eventually, metrics_of, replace_file, total,
+};
 
 const NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 
@@ -74,64 +76,126 @@ async fn reloads(server: &TestServer, metric: &str, result: &str) -> f64 {
     total(&server.metrics().await, metric, &[("result", result)])
 }
 
+/// Sends 002 to /validate as streams of one HTTP/2 connection until `stop` is set: a
+/// connection made before a rotation keeps working after it.
+fn keep_sending_h2(
+    client: Https,
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Traffic>, tokio::task::JoinHandle<()>) {
+    let traffic = Arc::new(Traffic::default());
+    let (_, review) = fixture("002");
+    let body = serde_json::to_vec(&review).unwrap();
+    let task = tokio::spawn({
+        let traffic = traffic.clone();
+        async move {
+            let h2 = client.h2(addr).await.unwrap();
+            while !stop.load(Ordering::SeqCst) {
+                match h2.post("/validate", body.clone()).await {
+                    Ok(reply) if reply.status == 200 => {}
+                    Ok(reply) => traffic.failed.lock().await.push(format!(
+                        "HTTP/2 {}: {}",
+                        reply.status,
+                        reply.text()
+                    )),
+                    Err(e) => traffic.failed.lock().await.push(format!("HTTP/2: {e}")),
+                }
+                traffic.sent.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    (traffic, task)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotates_the_certificate_without_failing_a_request() {
-    let first = generate_ephemeral(&NAMES, 30).unwrap();
-    let second = generate_ephemeral(&NAMES, 60).unwrap();
-    let mut server = start_with_pair(&first, &[]).await;
-    server.client = Https::trusting(&[&first.ca_pem, &second.ca_pem]);
+async fn rotates_the_certificate_five_times_under_load_without_failing_a_request() {
+    let pairs: Vec<EphemeralPki> = (0..6)
+        .map(|i| generate_ephemeral(&NAMES, 30 + 10 * i).unwrap())
+        .collect();
+    let mut server = start_with_pair(&pairs[0], &[]).await;
+    let cas: Vec<&str> = pairs.iter().map(|p| p.ca_pem.as_str()).collect();
+    server.client = Https::trusting(&cas);
     let dir = server.dir.path().to_path_buf();
     let stop = Arc::new(AtomicBool::new(false));
-    let (traffic, task) = keep_sending(server.client.clone(), server.admission(), stop.clone());
-
+    // Continuous load: two clients on new connections (they see each new certificate)
+    // and one HTTP/2 connection that lives through every rotation.
+    let loads = [
+        keep_sending(server.client.clone(), server.admission(), stop.clone()),
+        keep_sending(server.client.clone(), server.admission(), stop.clone()),
+        keep_sending_h2(server.client.clone(), server.admission(), stop.clone()),
+    ];
     let served = |expected: Vec<u8>| {
-        let traffic = traffic.clone();
+        let traffic = [loads[0].0.clone(), loads[1].0.clone()];
         move || {
             let traffic = traffic.clone();
             let expected = expected.clone();
-            async move { *traffic.last_certificate.lock().await == expected }
+            async move {
+                for traffic in &traffic {
+                    if *traffic.last_certificate.lock().await == expected {
+                        return true;
+                    }
+                }
+                false
+            }
         }
     };
     assert!(
-        eventually(Duration::from_secs(2), served(der_of(&first.cert_pem)))
+        eventually(Duration::from_secs(5), served(der_of(&pairs[0].cert_pem)))
             .await
             .is_some()
     );
 
-    // Certificate first, key second, as a careless rotation would: the moment in between
-    // is a mismatched pair, which must not take effect.
-    write_pair(&dir, &second);
-    let took = eventually(Duration::from_secs(2), served(der_of(&second.cert_pem)))
-        .await
-        .expect("the new certificate is served");
-    // Poll interval 100 ms; allow for a slow machine.
-    assert!(took < Duration::from_millis(1500), "{took:?}");
-    assert!(reloads(&server, "stsguard_certificate_reloads_total", "success").await >= 1.0);
+    for (rotation, pair) in pairs.iter().enumerate().skip(1) {
+        // Certificate first, key second, as a careless rotation would: the moment in
+        // between is a mismatched pair, which must not take effect.
+        write_pair(&dir, pair);
+        let took = eventually(Duration::from_secs(5), served(der_of(&pair.cert_pem)))
+            .await
+            .unwrap_or_else(|| panic!("rotation {rotation}: the new certificate is served"));
+        // Poll interval 100 ms; allow for a slow machine.
+        assert!(
+            took < Duration::from_secs(3),
+            "rotation {rotation}: {took:?}"
+        );
+        assert!(
+            reloads(&server, "stsguard_certificate_reloads_total", "success").await
+                >= rotation as f64
+        );
+    }
 
     // Garbage: counted as a failure, the current pair keeps serving.
+    let latest = der_of(&pairs[5].cert_pem);
     let failures = reloads(&server, "stsguard_certificate_reloads_total", "failure").await;
     replace_file(
         &dir.join("tls.crt"),
         "-----BEGIN CERTIFICATE-----\ngarbage\n",
     );
     assert!(
-        eventually(Duration::from_secs(2), || async {
+        eventually(Duration::from_secs(5), || async {
             reloads(&server, "stsguard_certificate_reloads_total", "failure").await > failures
         })
         .await
         .is_some()
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        *traffic.last_certificate.lock().await,
-        der_of(&second.cert_pem)
-    );
+    // A few more handshakes after the failure still get the latest pair.
+    let (_, review) = fixture("002");
+    for _ in 0..3 {
+        let reply = server
+            .post("/validate", serde_json::to_vec(&review).unwrap())
+            .await;
+        assert_eq!(reply.peer_certificate, latest);
+    }
 
     stop.store(true, Ordering::SeqCst);
-    task.await.unwrap();
-    let failed = traffic.failed.lock().await;
-    assert!(failed.is_empty(), "{failed:?}");
-    assert!(traffic.sent.load(Ordering::SeqCst) > 10);
+    let mut sent = 0;
+    for (traffic, task) in loads {
+        task.await.unwrap();
+        let failed = traffic.failed.lock().await;
+        assert!(failed.is_empty(), "{failed:?}");
+        sent += traffic.sent.load(Ordering::SeqCst);
+    }
+    assert!(sent > 50, "{sent} requests");
 
     let expiry = total(
         &server.metrics().await,
@@ -144,8 +208,8 @@ async fn rotates_the_certificate_without_failing_a_request() {
         .as_secs_f64();
     let days = (expiry - now) / 86_400.0;
     assert!(
-        (59.0..=60.0).contains(&days),
-        "the second pair's expiry: {days}"
+        (79.0..=80.0).contains(&days),
+        "the last pair's expiry: {days}"
     );
 }
 
@@ -280,4 +344,97 @@ async fn refuses_to_start_with_a_broken_policy_or_certificate() {
     let args = stsguard::server::ServeArgs::from_flags(&flags).unwrap();
     let error = stsguard::server::Server::start(&args).await.err().unwrap();
     assert!(error.to_string().contains("no PEM certificate"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_policy_is_logged_once_counted_and_never_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, DEFAULT_POLICY_YAML).unwrap();
+    let policy_flag = policy.display().to_string();
+    let interval = Duration::from_millis(50);
+    let server = ServerProcess::spawn(
+        dir.path(),
+        &["--policy", &policy_flag, "--reload-interval", "50ms"],
+    );
+    let client = server.client();
+    let (_, review) = fixture("044");
+    let body = serde_json::to_vec(&review).unwrap();
+    // 044 is denied in enforce mode and allowed with a warning in warn mode: the verdict
+    // shows which policy is in force.
+    let allowed = || async {
+        let reply = client
+            .post(server.admission, "/validate", body.clone())
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()["response"]["allowed"] == true
+    };
+    let failures = || async {
+        total(
+            &metrics_of(server.health).await,
+            "stsguard_policy_reloads_total",
+            &[("result", "failure")],
+        )
+    };
+    assert!(!allowed().await);
+
+    let truncated = &DEFAULT_POLICY_YAML.as_bytes()[..DEFAULT_POLICY_YAML.len() / 2];
+    let broken: [(&str, &[u8]); 3] = [
+        ("garbage", b"\x00\x01 {{{ not: [yaml"),
+        ("empty", b""),
+        ("half-written", truncated),
+    ];
+    for (i, (what, contents)) in broken.iter().enumerate() {
+        if *what == "half-written" {
+            // In place, not renamed: what a writer interrupted half-way leaves.
+            std::fs::write(&policy, contents).unwrap();
+        } else {
+            replace_file(&policy, contents);
+        }
+        let counted = (i + 1) as f64;
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                failures().await >= counted
+            })
+            .await
+            .is_some(),
+            "{what}: counted"
+        );
+        // The poller sees the same broken contents again and again; it must not log or
+        // count them again. Nothing to wait on but time: ten more polls.
+        tokio::time::sleep(interval * 10).await;
+        assert_eq!(failures().await, counted, "{what}: counted once");
+        assert!(!allowed().await, "{what}: the broken policy took effect");
+    }
+    let refused = server.logged("new policy refused; the last good policy stays in force");
+    assert_eq!(
+        refused.len(),
+        3,
+        "one line per broken content: {refused:#?}"
+    );
+    for entry in &refused {
+        assert_eq!(entry["level"], "ERROR");
+        assert!(
+            entry["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("policy")),
+            "{entry}"
+        );
+    }
+    assert!(server.logged("policy reloaded").is_empty());
+
+    // A good policy again takes effect, and says so once.
+    replace_file(
+        &policy,
+        DEFAULT_POLICY_YAML.replace("mode: enforce", "mode: warn"),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async { allowed().await })
+            .await
+            .is_some()
+    );
+    tokio::time::sleep(interval * 10).await;
+    assert_eq!(server.logged("policy reloaded").len(), 1);
+    assert_eq!(failures().await, 3.0);
 }
