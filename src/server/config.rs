@@ -124,6 +124,18 @@ pub struct ServeArgs {
     )]
     pub max_concurrent_requests: u32,
 
+    /// Request body bytes held in memory at once, over all requests in flight; a request
+    /// that would go over gets a 503 with Retry-After. Bounds memory against many large
+    /// bodies sent at once (each may be up to --max-body-size).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        env = "STSGUARD_MAX_BUFFERED_BODIES",
+        default_value = "64MiB",
+        value_parser = parse_size
+    )]
+    pub max_buffered_bodies: usize,
+
     /// Open connections on the admission listener (TLS handshakes included); a connection
     /// over the cap is closed as soon as it is accepted.
     #[arg(
@@ -336,6 +348,7 @@ mod tests {
         assert_eq!(args.listen.to_string(), "0.0.0.0:8443");
         assert_eq!(args.health_listen.to_string(), "0.0.0.0:8080");
         assert_eq!(args.max_body_size, 8 << 20);
+        assert_eq!(args.max_buffered_bodies, 64 << 20);
         assert!(args.request_timeout < Duration::from_secs(10));
         assert_eq!(args.tls_files(), Ok(None));
         // A stalled connection must let go well within the API server's webhook timeout

@@ -156,6 +156,7 @@ impl Server {
             max_body_size: args.max_body_size,
             request_timeout: args.request_timeout,
             max_concurrent_requests: args.max_concurrent_requests as usize,
+            max_buffered_bodies: args.max_buffered_bodies,
         };
         let state = Arc::new(AppState::new(
             policy,

@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::admission::{self, Decision, InputError, Outcome, Webhook};
 use super::metrics::{Metrics, RequestResult};
@@ -34,6 +34,9 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Requests handled at once; more are refused with 503.
     pub max_concurrent_requests: usize,
+    /// Body bytes buffered at once over all requests; a request that would go over is
+    /// refused with 503.
+    pub max_buffered_bodies: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
             max_body_size: 8 << 20,
             request_timeout: Duration::from_secs(8),
             max_concurrent_requests: 512,
+            max_buffered_bodies: 64 << 20,
         }
     }
 }
@@ -54,6 +58,10 @@ pub struct AppState {
     pub kube_version: KubeVersion,
     limits: Limits,
     permits: Arc<Semaphore>,
+    /// The body budget in KiB: 512 requests × 8 MiB would be 4 GiB, far over a pod's
+    /// memory limit, so bodies also draw from one shared budget while they are read and
+    /// reviewed.
+    body_budget: Arc<Semaphore>,
     ready: AtomicBool,
 }
 
@@ -70,6 +78,7 @@ impl AppState {
             metrics,
             kube_version,
             permits: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
+            body_budget: Arc::new(Semaphore::new(kib(limits.max_buffered_bodies).max(1))),
             limits,
             ready: AtomicBool::new(true),
         }
@@ -218,9 +227,35 @@ async fn admit(state: &AppState, webhook: Webhook, request: Request) -> Response
 async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
     let limit = state.limits.max_body_size;
-    let body = match read_body(request, limit).await {
+    let (body, _budget) = match read_body(request, limit, &state.body_budget).await {
         Ok(body) => body,
-        Err(Ok(Oversize { drained })) => {
+        Err(Ok(BodyRefusal::OverBudget { drained })) => {
+            state.metrics.request(
+                webhook,
+                None,
+                RequestResult::Overloaded,
+                started.elapsed().as_secs_f64(),
+            );
+            tracing::warn!(
+                webhook = webhook.as_str(),
+                budget_bytes = state.limits.max_buffered_bodies as u64,
+                "refused a request: the buffered bodies of the requests in flight are at their limit"
+            );
+            let mut response = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many request bytes in flight; retry\n",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            if !drained {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return response;
+        }
+        Err(Ok(BodyRefusal::Oversize { drained })) => {
             let mut response =
                 bad_request(state, webhook, started, &InputError::TooLarge { limit });
             if !drained {
@@ -268,20 +303,52 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
         .into_response()
 }
 
-/// A body that did not fit.
-struct Oversize {
-    /// Whether the rest of the body was read and discarded, so that the connection can
-    /// carry the 400 cleanly and be reused.
-    drained: bool,
+/// Why a body was not read.
+enum BodyRefusal {
+    /// Larger than `--max-body-size`. `drained`: the rest was read and discarded, so the
+    /// connection can carry the answer cleanly and be reused.
+    Oversize { drained: bool },
+    /// The shared body budget is spent. The rest of the body is read and discarded (it
+    /// costs no memory) up to `--max-body-size`, so that the 503 arrives cleanly; `drained`
+    /// as above.
+    OverBudget { drained: bool },
 }
 
-/// Reads the body up to `limit`.
+/// Reads and drops the rest of a body of which `seen` bytes were read, up to `limit` in
+/// all; whether it ended within that.
+async fn drain(body: &mut Body, mut seen: usize, limit: usize) -> bool {
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return false;
+        };
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > limit {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Bytes to whole KiB, rounded up (the budget's unit: a semaphore counts in `u32` steps).
+fn kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
+}
+
+/// Reads the body up to `limit`, drawing its size from `budget` (KiB) as it arrives; the
+/// returned permit gives it back when the request is answered (the parsed object lives
+/// until then, and is a few times the body's size).
 ///
 /// A body over the limit is read on and discarded, up to `limit` more bytes: closing a
 /// connection with unread data makes the kernel send a reset, which can destroy the 400
 /// before the client reads it. A body declared (or found) larger than that is refused
 /// without reading it.
-async fn read_body(request: Request, limit: usize) -> Result<Bytes, Result<Oversize, String>> {
+async fn read_body(
+    request: Request,
+    limit: usize,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Result<BodyRefusal, String>> {
     let drain_limit = limit.saturating_mul(2);
     let declared = request
         .headers()
@@ -289,10 +356,36 @@ async fn read_body(request: Request, limit: usize) -> Result<Bytes, Result<Overs
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > drain_limit as u64) {
-        return Err(Ok(Oversize { drained: false }));
+        return Err(Ok(BodyRefusal::Oversize { drained: false }));
     }
     let mut body = request.into_body();
     let capacity = declared.map_or(16 * 1024, |len| len as usize).min(limit);
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut reserve = |bytes: usize| -> bool {
+        let have = held.as_ref().map_or(0, |p| p.num_permits());
+        let want = kib(bytes);
+        if want <= have {
+            return true;
+        }
+        let Ok(more) = u32::try_from(want - have) else {
+            return false;
+        };
+        match budget.clone().try_acquire_many_owned(more) {
+            Ok(permit) => {
+                match held.as_mut() {
+                    Some(existing) => existing.merge(permit),
+                    None => held = Some(permit),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    };
+    if !reserve(capacity) {
+        return Err(Ok(BodyRefusal::OverBudget {
+            drained: drain(&mut body, 0, limit).await,
+        }));
+    }
     let mut buffer = Vec::with_capacity(capacity);
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
@@ -302,16 +395,22 @@ async fn read_body(request: Request, limit: usize) -> Result<Bytes, Result<Overs
         };
         seen = seen.saturating_add(data.len());
         if seen > drain_limit {
-            return Err(Ok(Oversize { drained: false }));
+            return Err(Ok(BodyRefusal::Oversize { drained: false }));
         }
         if seen <= limit {
+            if !reserve(seen) {
+                drop(buffer);
+                return Err(Ok(BodyRefusal::OverBudget {
+                    drained: drain(&mut body, seen, limit).await,
+                }));
+            }
             buffer.extend_from_slice(&data);
         }
     }
     if seen > limit {
-        return Err(Ok(Oversize { drained: true }));
+        return Err(Ok(BodyRefusal::Oversize { drained: true }));
     }
-    Ok(Bytes::from(buffer))
+    Ok((Bytes::from(buffer), held))
 }
 
 fn bad_request(

@@ -504,3 +504,69 @@ async fn a_flood_over_the_cap_gets_fast_503s_and_admitted_requests_finish() {
     );
     server.assert_serving().await;
 }
+
+/// Bodies draw from one shared budget (`--max-buffered-bodies`): a body bigger than the
+/// whole budget, or one arriving while others hold it, gets a 503 with Retry-After (an
+/// overload, not a bad request), and the budget comes back when a request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_share_one_memory_budget() {
+    let server =
+        TestServer::start(&["--max-buffered-bodies", "96KiB", "--max-body-size", "1MiB"]).await;
+    let (_, review) = fixture("029");
+    let small = serde_json::to_vec_pretty(&review).unwrap(); // 15.6 KB: 16 KiB of budget
+    let mut padded = review.clone();
+    padded["request"]["object"]["metadata"]["annotations"]["padding"] = json!("x".repeat(80_000));
+    let large = serde_json::to_vec(&padded).unwrap(); // 87.4 KB: fits the budget alone
+    let mut huge = review.clone();
+    huge["request"]["object"]["metadata"]["annotations"]["padding"] = json!("x".repeat(120_000));
+
+    let reply = server
+        .post("/validate", serde_json::to_vec(&huge).unwrap())
+        .await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(
+        reply.headers.get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    assert!(
+        reply.text().contains("request bytes in flight"),
+        "{}",
+        reply.text()
+    );
+
+    // A slow request holds 83 KiB of the budget; meanwhile a 15.6 KB review does not fit.
+    let h2 = server.client.h2(server.admission()).await.unwrap();
+    let (tx, body) = crate::harness::trickled();
+    let slow = tokio::spawn({
+        let h2 = h2.clone();
+        async move { h2.post_body("/validate", body).await }
+    });
+    let (head, tail) = large.split_at(85_000);
+    tx.send(hyper::body::Bytes::copy_from_slice(head)).unwrap();
+    let refused = crate::harness::eventually(Duration::from_secs(10), || async {
+        server.post("/validate", small.clone()).await.status == 503
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "the held budget never refused a second body"
+    );
+
+    // Once the slow request is answered its share comes back.
+    tx.send(hyper::body::Bytes::copy_from_slice(tail)).unwrap();
+    drop(tx);
+    let slow = slow.await.unwrap().unwrap();
+    assert_eq!(slow.status, 200, "{}", slow.text());
+    assert_eq!(server.post("/validate", small.clone()).await.status, 200);
+    let overloaded = server
+        .metric(
+            "stsguard_admission_requests_total",
+            &[("webhook", "validate"), ("result", "overloaded")],
+        )
+        .await;
+    assert!(
+        overloaded >= 2.0,
+        "{overloaded} overloaded requests counted"
+    );
+    server.assert_serving().await;
+}
