@@ -17,7 +17,7 @@
 
 use std::sync::LazyLock;
 
-use jsonschema::error::ValidationErrorKind;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value, json};
 
 use crate::engine::finding::{Finding, Severity};
@@ -156,7 +156,7 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
                     ));
                 }
             }
-            ValidationErrorKind::Type { .. } => {
+            ValidationErrorKind::Type { kind } => {
                 let quoted_number = error
                     .instance()
                     .as_str()
@@ -173,8 +173,9 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
                     RULE,
                     path.clone(),
                     format!(
-                        "wrong type at {}: {error}; the API server refuses the object",
-                        display_path(&path)
+                        "wrong type at {}: {}; the API server refuses the object",
+                        display_path(&path),
+                        type_error(error.instance(), kind)
                     ),
                     hint,
                 ));
@@ -198,6 +199,24 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
                 "use a value the StatefulSet API accepts (see `kubectl explain statefulset`)",
             )),
         }
+    }
+}
+
+/// `"one" is not of type "integer"`: jsonschema's wording without the `null` the schema
+/// accepts everywhere (saying "integer or null" would suggest null is a useful value).
+fn type_error(instance: &Value, kind: &TypeKind) -> String {
+    let expected: Vec<String> = match kind {
+        TypeKind::Single(single) => vec![single.to_string()],
+        TypeKind::Multiple(types) => types.iter().map(|t| t.to_string()).collect(),
+    };
+    let expected: Vec<String> = expected
+        .into_iter()
+        .filter(|t| t != "null")
+        .map(|t| format!("{t:?}"))
+        .collect();
+    match expected.as_slice() {
+        [single] => format!("{instance} is not of type {single}"),
+        several => format!("{instance} is not of types {}", several.join(", ")),
     }
 }
 
@@ -313,12 +332,20 @@ mod tests {
         assert_eq!(testing::run(check, &object), []);
         object["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
             json!([1]);
+        let findings = testing::run(check, &object);
         assert_eq!(
-            hits(&testing::run(check, &object)),
+            hits(&findings),
             [(
                 "schema",
                 "/spec/volumeClaimTemplates/0/spec/resources/requests/storage"
             )]
+        );
+        assert!(
+            findings[0]
+                .message
+                .contains(r#"[1] is not of types "number", "string""#),
+            "{}",
+            findings[0].message
         );
     }
 
