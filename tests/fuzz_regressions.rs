@@ -195,6 +195,7 @@ fn yaml_survives_hostile_text() {
         ("recursive alias", b"a: &a [*a]\n".to_vec()),
         ("invalid UTF-8", b"kind: StatefulSet\nmetadata:\n  name: \xff\xfe\n".to_vec()),
         ("truncated UTF-8", b"kind: \xe2\x82".to_vec()),
+        ("accented text before a bad byte", "name: caf\u{e9} \u{1f600}\r\n  x: \u{e9}\u{e9}".bytes().chain([0xff]).collect()),
         ("a byte order mark", b"\xef\xbb\xbfkind: StatefulSet\n---\n\xef\xbb\xbfa: 1\n".to_vec()),
         ("duplicate keys", b"kind: StatefulSet\nkind: Service\n".to_vec()),
         ("duplicate keys through a merge", b"a: &a {x: 1}\nb:\n  <<: *a\n  x: 2\n  x: 3\n".to_vec()),
@@ -209,6 +210,19 @@ fn yaml_survives_hostile_text() {
     for (name, bytes) in cases {
         holds(name, check_yaml(&bytes));
     }
+    // Lines and columns of a UTF-8 error count like YAML's: characters, any line break.
+    let source = stsguard::cli::input::parse_source(
+        "t".into(),
+        "a: \u{e9}\r\u{e9}\u{e9}\u{ff}"
+            .as_bytes()
+            .iter()
+            .copied()
+            .chain([0xff])
+            .collect::<Vec<u8>>()
+            .as_slice(),
+    );
+    let error = source.documents[0].as_ref().unwrap_err();
+    assert_eq!((error.line, error.column), (2, 4));
 }
 
 #[test]
