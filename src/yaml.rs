@@ -416,15 +416,38 @@ fn parse_chunk(chunk: &Chunk<'_>) -> Vec<Result<Document, YamlError>> {
                     repairs += 1;
                     continue;
                 }
-                out.push(Err(error));
+                out.push(Err(within(chunk, error)));
                 return out;
             }
             Err(Failure::Yaml(error)) => {
-                out.push(Err(error));
+                out.push(Err(within(chunk, error)));
                 return out;
             }
         }
     }
+}
+
+/// Moves an error that the parser places past the end of the chunk to its end. At the end
+/// of a text without a final line break (`%YAML 1.2`, a lone directive) saphyr reports the
+/// line after the last one, which `file:line:column` would then name though the file does
+/// not have it (found by the `yaml` fuzz target).
+fn within(chunk: &Chunk<'_>, mut error: YamlError) -> YamlError {
+    let mut last_line = chunk.first_line;
+    let mut last_column = 1;
+    for (n, (_, line, next)) in lines(chunk.text).enumerate() {
+        let ends_with_break =
+            next > 0 && matches!(chunk.text.as_bytes().get(next - 1), Some(b'\n' | b'\r'));
+        (last_line, last_column) = if ends_with_break {
+            (chunk.first_line + n + 1, 1)
+        } else {
+            (chunk.first_line + n, line.chars().count() + 1)
+        };
+    }
+    if (error.line, error.column) > (last_line, last_column) {
+        error.line = last_line;
+        error.column = last_column;
+    }
+    error
 }
 
 fn run_parser(
@@ -1554,6 +1577,15 @@ ref: *n
         );
         let doc = one("--- {a: 1, b: [x, y]}\n");
         assert_eq!(doc.locate("/b/1"), loc(1, 19));
+    }
+
+    #[test]
+    fn errors_at_the_end_stay_inside_the_text() {
+        // saphyr places these on the line after the last one.
+        for (text, line, column) in [("%d", 1, 3), ("%YAML 1.2", 1, 10), ("%d\n", 2, 1)] {
+            let err = error(text);
+            assert_eq!((err.line, err.column), (line, column), "{text:?}: {err:?}");
+        }
     }
 
     #[test]

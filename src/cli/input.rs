@@ -101,9 +101,18 @@ pub fn parse_source(name: String, bytes: &[u8]) -> SourceFile {
     let documents = match std::str::from_utf8(bytes) {
         Ok(text) => yaml::parse_stream(text),
         Err(e) => {
-            let before = &bytes[..e.valid_up_to()];
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let column = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+            // Counted as for YAML errors (`yaml::Location`): lines end at `\n`, `\r\n` or a
+            // lone `\r`, columns count characters, not bytes, and a leading byte order mark
+            // is not counted. Counting bytes named a column past the end of a line with
+            // accented text before the bad byte (found by the `yaml` fuzz target).
+            let before = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            let before = before.strip_prefix('\u{feff}').unwrap_or(before);
+            let line = before.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
+            let column = before
+                .rsplit(['\n', '\r'])
+                .next()
+                .map_or(0, |last| last.chars().count())
+                + 1;
             vec![Err(YamlError {
                 line,
                 column,

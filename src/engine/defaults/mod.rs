@@ -134,13 +134,18 @@ pub fn mutate<'a>(
         _ => Vec::new(),
     };
     let mut builder = PatchBuilder::new(raw);
+    // Only what the patch writes counts as applied: a set through a member of the wrong
+    // type (`updateStrategy: "OnDelete"`, a claim whose `spec` is a string) writes nothing.
+    let mut applied: Vec<&'static str> = Vec::new();
     for set in &sets {
         let tokens: Vec<&str> = set.tokens.iter().map(String::as_str).collect();
-        builder.set(&tokens, set.value.clone());
+        if builder.set(&tokens, set.value.clone()) {
+            applied.push(set.name);
+        }
     }
     let defaulted: Vec<&'static str> = NAMES
         .into_iter()
-        .filter(|name| sets.iter().any(|set| set.name == *name))
+        .filter(|name| applied.contains(name))
         .collect();
     if !defaulted.is_empty() {
         let mut listed: Vec<&str> = cx.new_defaulted.clone();
@@ -152,7 +157,9 @@ pub fn mutate<'a>(
             .into_iter()
             .filter(|name| listed.contains(name))
             .collect();
-        builder.set(
+        // Through a `metadata` or `annotations` of the wrong type the record cannot be
+        // written; the defaults still apply (the `schema` rule reports the object).
+        let _recorded = builder.set(
             &["metadata", "annotations", DEFAULTED_ANNOTATION],
             Value::String(value.join(",")),
         );
@@ -261,5 +268,27 @@ pub(crate) mod testing {
     pub fn annotated(mut object: Value, key: &str, value: &str) -> Value {
         object["metadata"]["annotations"] = json!({key: value});
         object
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::testing::*;
+
+    /// Found while writing the fuzz invariants: a partition set through an
+    /// `updateStrategy` that is a string writes nothing, and must not be recorded as
+    /// applied (nor may the record be the patch's only operation).
+    #[test]
+    fn a_default_that_cannot_be_written_is_not_recorded() {
+        let defaults = defaults(json!({"partition": 1, "storageClassName": "standard"}));
+        let object = json!({
+            "metadata": {},
+            "spec": {"updateStrategy": "OnDelete", "volumeClaimTemplates": [{"spec": "x"}]},
+        });
+        let mutation = create(&defaults, &object);
+        assert!(mutation.defaulted.is_empty(), "{:?}", mutation.defaulted);
+        assert!(mutation.patch.0.is_empty(), "{}", ops(&mutation));
     }
 }

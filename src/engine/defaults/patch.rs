@@ -35,12 +35,17 @@ impl<'a> PatchBuilder<'a> {
     /// missing parent objects. Does nothing if the value is already there, or if a parent
     /// is not an object (the `schema` rule reports such objects; patching through them
     /// would fail at the API server).
-    pub fn set(&mut self, tokens: &[&str], value: Value) {
+    ///
+    /// Returns whether an operation writes the value: a default that could not be written
+    /// must not be listed as applied (the `stsguard.dev/defaulted` annotation would claim
+    /// it, and a later UPDATE would treat it as stsguard's).
+    #[must_use]
+    pub fn set(&mut self, tokens: &[&str], value: Value) -> bool {
         let Some((leaf, parents)) = tokens.split_last() else {
-            return;
+            return false;
         };
         if super::super::view::at(&self.object, tokens) == Some(&value) {
-            return;
+            return false;
         }
         let mut node = self.object.to_mut();
         let mut path = PointerBuf::root();
@@ -57,24 +62,24 @@ impl<'a> PatchBuilder<'a> {
                     }
                     match map.get_mut(*token) {
                         Some(child) => child,
-                        None => return,
+                        None => return false,
                     }
                 }
                 Value::Array(items) => {
                     match token.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
                         Some(child) => child,
-                        None => return,
+                        None => return false,
                     }
                 }
-                _ => return,
+                _ => return false,
             };
         }
         path.push_back(*leaf);
         let Value::Object(map) = node else {
-            return;
+            return false;
         };
         match map.get(*leaf) {
-            Some(existing) if *existing == value => {}
+            Some(existing) if *existing == value => false,
             Some(_) => {
                 self.operations
                     .push(PatchOperation::Replace(ReplaceOperation {
@@ -82,6 +87,7 @@ impl<'a> PatchBuilder<'a> {
                         value: value.clone(),
                     }));
                 map.insert((*leaf).to_string(), value);
+                true
             }
             None => {
                 self.operations.push(PatchOperation::Add(AddOperation {
@@ -89,6 +95,7 @@ impl<'a> PatchBuilder<'a> {
                     value: value.clone(),
                 }));
                 map.insert((*leaf).to_string(), value);
+                true
             }
         }
     }
@@ -112,10 +119,10 @@ mod tests {
     fn creates_missing_parents_first() {
         let input = json!({"spec": {}});
         let mut builder = PatchBuilder::new(&input);
-        builder.set(
+        assert!(builder.set(
             &["spec", "updateStrategy", "rollingUpdate", "partition"],
             json!(2),
-        );
+        ));
         let (patch, object) = builder.finish();
         assert_eq!(
             ops(&patch),
@@ -135,10 +142,10 @@ mod tests {
     fn escapes_keys_per_rfc_6901() {
         let input = json!({"metadata": {}});
         let mut builder = PatchBuilder::new(&input);
-        builder.set(
+        assert!(builder.set(
             &["metadata", "annotations", "stsguard.dev/defaulted"],
             json!("partition"),
-        );
+        ));
         let (patch, _) = builder.finish();
         assert_eq!(
             ops(&patch)[1]["path"],
@@ -150,9 +157,9 @@ mod tests {
     fn replaces_a_different_value_and_skips_an_equal_one() {
         let input = json!({"spec": {"revisionHistoryLimit": 10}});
         let mut builder = PatchBuilder::new(&input);
-        builder.set(&["spec", "revisionHistoryLimit"], json!(10));
+        assert!(!builder.set(&["spec", "revisionHistoryLimit"], json!(10)));
         assert!(builder.operations.is_empty());
-        builder.set(&["spec", "revisionHistoryLimit"], json!(5));
+        assert!(builder.set(&["spec", "revisionHistoryLimit"], json!(5)));
         let (patch, _) = builder.finish();
         assert_eq!(
             ops(&patch),
@@ -164,7 +171,7 @@ mod tests {
     fn leaves_paths_through_non_objects_alone() {
         let input = json!({"spec": "oops"});
         let mut builder = PatchBuilder::new(&input);
-        builder.set(&["spec", "revisionHistoryLimit"], json!(5));
+        assert!(!builder.set(&["spec", "revisionHistoryLimit"], json!(5)));
         let (patch, object) = builder.finish();
         assert!(patch.0.is_empty());
         assert_eq!(*object, json!({"spec": "oops"}));
@@ -174,7 +181,7 @@ mod tests {
     fn walks_into_array_items() {
         let input = json!({"spec": {"volumeClaimTemplates": [{"spec": {}}]}});
         let mut builder = PatchBuilder::new(&input);
-        builder.set(
+        assert!(builder.set(
             &[
                 "spec",
                 "volumeClaimTemplates",
@@ -183,8 +190,8 @@ mod tests {
                 "storageClassName",
             ],
             json!("fast"),
-        );
-        builder.set(
+        ));
+        assert!(!builder.set(
             &[
                 "spec",
                 "volumeClaimTemplates",
@@ -193,7 +200,7 @@ mod tests {
                 "storageClassName",
             ],
             json!("fast"),
-        );
+        ));
         let (patch, _) = builder.finish();
         assert_eq!(
             ops(&patch),

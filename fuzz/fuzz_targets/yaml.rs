@@ -1,0 +1,11 @@
+//! Any bytes as a YAML file given to `stsguard validate`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use stsguard_fuzz::invariants;
+
+fuzz_target!(|bytes: &[u8]| {
+    if let Err(violation) = invariants::check_yaml(bytes) {
+        panic!("{violation}");
+    }
+});
