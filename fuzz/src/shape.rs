@@ -211,114 +211,74 @@ impl Json for Pairs {
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Metadata {
-    name: Field<Text>,
-    namespace: Field<Text>,
-    labels: Field<Pairs>,
-    annotations: Field<Pairs>,
+/// A struct of fields that may be absent, null, of the wrong type or present, and its JSON:
+/// each field under its key (the Kubernetes field name), absent ones left out.
+macro_rules! object {
+    ($name:ident { $($field:ident: $ty:ty => $key:literal),* $(,)? }) => {
+        #[derive(Arbitrary, Debug, Clone)]
+        pub struct $name {
+            $($field: $ty),*
+        }
+
+        impl Json for $name {
+            fn json(&self) -> Value {
+                let mut map = Map::new();
+                $(put(&mut map, $key, &self.$field);)*
+                Value::Object(map)
+            }
+        }
+    };
 }
 
-impl Json for Metadata {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "name", &self.name);
-        put(&mut map, "namespace", &self.namespace);
-        put(&mut map, "labels", &self.labels);
-        put(&mut map, "annotations", &self.annotations);
-        Value::Object(map)
+object! {
+    Metadata {
+        name: Field<Text> => "name",
+        namespace: Field<Text> => "namespace",
+        labels: Field<Pairs> => "labels",
+        annotations: Field<Pairs> => "annotations",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct RollingUpdate {
-    partition: Field<Number>,
-    max_unavailable: Field<Number>,
-}
-
-impl Json for RollingUpdate {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "partition", &self.partition);
-        put(&mut map, "maxUnavailable", &self.max_unavailable);
-        Value::Object(map)
+object! {
+    RollingUpdate {
+        partition: Field<Number> => "partition",
+        max_unavailable: Field<Number> => "maxUnavailable",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct UpdateStrategy {
-    kind: Field<Text>,
-    rolling_update: Field<RollingUpdate>,
-}
-
-impl Json for UpdateStrategy {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "type", &self.kind);
-        put(&mut map, "rollingUpdate", &self.rolling_update);
-        Value::Object(map)
+object! {
+    UpdateStrategy {
+        kind: Field<Text> => "type",
+        rolling_update: Field<RollingUpdate> => "rollingUpdate",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Selector {
-    match_labels: Field<Pairs>,
-}
-
-impl Json for Selector {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "matchLabels", &self.match_labels);
-        Value::Object(map)
+object! {
+    Selector {
+        match_labels: Field<Pairs> => "matchLabels",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Mount {
-    name: Field<Text>,
-    mount_path: Field<Text>,
-}
-
-impl Json for Mount {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "name", &self.name);
-        put(&mut map, "mountPath", &self.mount_path);
-        Value::Object(map)
+object! {
+    Mount {
+        name: Field<Text> => "name",
+        mount_path: Field<Text> => "mountPath",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Resources {
-    requests: Field<Pairs>,
-    limits: Field<Pairs>,
-}
-
-impl Json for Resources {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "requests", &self.requests);
-        put(&mut map, "limits", &self.limits);
-        Value::Object(map)
+object! {
+    Resources {
+        requests: Field<Pairs> => "requests",
+        limits: Field<Pairs> => "limits",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Container {
-    name: Field<Text>,
-    image: Field<Text>,
-    volume_mounts: Field<Vec<Field<Mount>>>,
-    resources: Field<Resources>,
-}
-
-impl Json for Container {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "name", &self.name);
-        put(&mut map, "image", &self.image);
-        put(&mut map, "volumeMounts", &self.volume_mounts);
-        put(&mut map, "resources", &self.resources);
-        Value::Object(map)
+object! {
+    Container {
+        name: Field<Text> => "name",
+        image: Field<Text> => "image",
+        volume_mounts: Field<Vec<Field<Mount>>> => "volumeMounts",
+        resources: Field<Resources> => "resources",
     }
 }
 
@@ -366,86 +326,42 @@ impl Json for AntiAffinity {
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Affinity {
-    pod_anti_affinity: Field<AntiAffinity>,
-    node_affinity: Field<Pairs>,
-}
-
-impl Json for Affinity {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "podAntiAffinity", &self.pod_anti_affinity);
-        put(&mut map, "nodeAffinity", &self.node_affinity);
-        Value::Object(map)
+object! {
+    Affinity {
+        pod_anti_affinity: Field<AntiAffinity> => "podAntiAffinity",
+        node_affinity: Field<Pairs> => "nodeAffinity",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct PodSpec {
-    containers: Field<Vec<Field<Container>>>,
-    init_containers: Field<Vec<Field<Container>>>,
-    volumes: Field<Vec<Field<Volume>>>,
-    affinity: Field<Affinity>,
-}
-
-impl Json for PodSpec {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "containers", &self.containers);
-        put(&mut map, "initContainers", &self.init_containers);
-        put(&mut map, "volumes", &self.volumes);
-        put(&mut map, "affinity", &self.affinity);
-        Value::Object(map)
+object! {
+    PodSpec {
+        containers: Field<Vec<Field<Container>>> => "containers",
+        init_containers: Field<Vec<Field<Container>>> => "initContainers",
+        volumes: Field<Vec<Field<Volume>>> => "volumes",
+        affinity: Field<Affinity> => "affinity",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Template {
-    metadata: Field<Metadata>,
-    spec: Field<PodSpec>,
-}
-
-impl Json for Template {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "metadata", &self.metadata);
-        put(&mut map, "spec", &self.spec);
-        Value::Object(map)
+object! {
+    Template {
+        metadata: Field<Metadata> => "metadata",
+        spec: Field<PodSpec> => "spec",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct ClaimSpec {
-    storage_class_name: Field<Text>,
-    access_modes: Field<Vec<Field<Text>>>,
-    resources: Field<Resources>,
-    volume_mode: Field<Text>,
-}
-
-impl Json for ClaimSpec {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "storageClassName", &self.storage_class_name);
-        put(&mut map, "accessModes", &self.access_modes);
-        put(&mut map, "resources", &self.resources);
-        put(&mut map, "volumeMode", &self.volume_mode);
-        Value::Object(map)
+object! {
+    ClaimSpec {
+        storage_class_name: Field<Text> => "storageClassName",
+        access_modes: Field<Vec<Field<Text>>> => "accessModes",
+        resources: Field<Resources> => "resources",
+        volume_mode: Field<Text> => "volumeMode",
     }
 }
 
-#[derive(Arbitrary, Debug, Clone)]
-pub struct Claim {
-    metadata: Field<Metadata>,
-    spec: Field<ClaimSpec>,
-}
-
-impl Json for Claim {
-    fn json(&self) -> Value {
-        let mut map = Map::new();
-        put(&mut map, "metadata", &self.metadata);
-        put(&mut map, "spec", &self.spec);
-        Value::Object(map)
+object! {
+    Claim {
+        metadata: Field<Metadata> => "metadata",
+        spec: Field<ClaimSpec> => "spec",
     }
 }
 
