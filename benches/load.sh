@@ -2,28 +2,43 @@
 # Load test of `stsguard serve` on 127.0.0.1: wrk (2 threads, 32 connections, TLS) posts the
 # recorded review 029-mutate-create-cassandra.json (15.6 KB) to /validate and /mutate.
 # Prints req/s, p50, p99 and the server's RSS idle and peak. Installs wrk from Debian's
-# packages when missing. Usage: bash benches/load.sh [seconds]   (default 20)
+# packages when missing. Usage: bash benches/load.sh [seconds] [server]   (default 20 stsguard)
+# where server is `stsguard`, or one of the reference servers of benches/floor.rs: `canned`
+# (TLS + HTTP + a fixed answer: the floor) or `value` (the same, parsing the body into a
+# generic serde_json::Value first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
+server_kind=${2:-stsguard}
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
-# STSGUARD_BIN runs a given binary instead (e.g. a saved baseline, for before/after figures).
-if [ -z "${STSGUARD_BIN:-}" ]; then
-  cargo build --release --quiet --bin stsguard
-fi
-bin=${STSGUARD_BIN:-${CARGO_TARGET_DIR:-target}/release/stsguard}
-work=$(mktemp -d)
 admission=127.0.0.1:18443
 health=127.0.0.1:18080
-
-"$bin" serve --listen "$admission" --health-listen "$health" \
-  --ephemeral-ca-file "$work/ca.crt" --log-level warn 2> "$work/server.log" &
+work=$(mktemp -d)
+case "$server_kind" in
+  stsguard)
+    # STSGUARD_BIN runs a given binary instead (e.g. a saved baseline, for before/after figures).
+    if [ -z "${STSGUARD_BIN:-}" ]; then
+      cargo build --release --quiet --bin stsguard
+    fi
+    bin=${STSGUARD_BIN:-${CARGO_TARGET_DIR:-target}/release/stsguard}
+    "$bin" serve --listen "$admission" --health-listen "$health" \
+      --ephemeral-ca-file "$work/ca.crt" --log-level warn 2> "$work/server.log" &
+    ready() { curl -fs "http://$health/readyz" >/dev/null 2>&1; }
+    ;;
+  canned|value)
+    bin=$(cargo bench --quiet --bench floor --no-run --message-format=json 2>/dev/null \
+      | grep -o '"executable":"[^"]*/floor-[^"]*"' | cut -d'"' -f4)
+    "$bin" serve "$server_kind" "$admission" > "$work/server.log" 2>&1 &
+    ready() { grep -q listening "$work/server.log"; }
+    ;;
+  *) echo "unknown server $server_kind (stsguard, canned or value)" >&2; exit 2 ;;
+esac
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do
-  curl -fs "http://$health/readyz" >/dev/null 2>&1 && break
+  ready && break
   sleep 0.1
 done
 

@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn update_restores_the_term_a_replace_dropped() {
-        let old = create(&preferred(), &web()).object.into_owned();
+        let old = create(&preferred(), &web()).object;
         let mutation = update(&preferred(), &web(), &old);
         assert_eq!(
             mutation.object["spec"]["template"], old["spec"]["template"],

@@ -89,23 +89,21 @@ impl Cx<'_> {
 
 /// The result of applying defaults.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mutation<'a> {
+pub struct Mutation {
     pub patch: json_patch::Patch,
     /// Names of the defaults applied (or restored), in [`NAMES`] order.
     pub defaulted: Vec<&'static str>,
-    /// The raw object with the patch applied (borrowed when nothing changed).
-    pub object: std::borrow::Cow<'a, Value>,
 }
 
 /// Computes the defaults for one object. `raw` is what the caller holds; `normalized` and
 /// `old` are as the API server sees them.
-pub fn mutate<'a>(
+pub fn mutate(
     defaults: &Defaults,
     operation: Operation,
-    raw: &'a Value,
+    raw: &Value,
     normalized: &Value,
     old: Option<&Value>,
-) -> Mutation<'a> {
+) -> Mutation {
     let cx = Cx {
         defaults,
         object: normalized,
@@ -164,11 +162,9 @@ pub fn mutate<'a>(
             Value::String(value.join(",")),
         );
     }
-    let (patch, object) = builder.finish();
     Mutation {
-        patch,
+        patch: builder.finish(),
         defaulted,
-        object,
     }
 }
 
@@ -230,8 +226,26 @@ pub(crate) mod testing {
         serde_json::from_value(value).unwrap()
     }
 
+    /// A mutation and the object its patch gives (the patch must apply).
+    #[derive(Debug)]
+    pub struct Applied {
+        pub patch: json_patch::Patch,
+        pub defaulted: Vec<&'static str>,
+        pub object: Value,
+    }
+
+    fn applied(mutation: Mutation, raw: &Value) -> Applied {
+        let mut object = raw.clone();
+        json_patch::patch(&mut object, &mutation.patch).unwrap();
+        Applied {
+            patch: mutation.patch,
+            defaulted: mutation.defaulted,
+            object,
+        }
+    }
+
     /// Mutates a file-like object on CREATE.
-    pub fn create(defaults: &Defaults, raw: &Value) -> Mutation<'static> {
+    pub fn create(defaults: &Defaults, raw: &Value) -> Applied {
         let m = mutate(
             defaults,
             Operation::Create,
@@ -239,24 +253,18 @@ pub(crate) mod testing {
             &normalize::apply(raw),
             None,
         );
-        Mutation {
-            object: std::borrow::Cow::Owned(m.object.into_owned()),
-            ..m
-        }
+        applied(m, raw)
     }
 
     /// Mutates on UPDATE; both objects as the API server sends them (defaulted).
-    pub fn update(defaults: &Defaults, new: &Value, old: &Value) -> Mutation<'static> {
+    pub fn update(defaults: &Defaults, new: &Value, old: &Value) -> Applied {
         let (new, old) = (normalize::apply(new), normalize::apply(old));
         let m = mutate(defaults, Operation::Update, &new, &new, Some(&old));
-        Mutation {
-            object: std::borrow::Cow::Owned(m.object.into_owned()),
-            ..m
-        }
+        applied(m, &new)
     }
 
     /// The patch as JSON, for assertions.
-    pub fn ops(mutation: &Mutation<'_>) -> Value {
+    pub fn ops(mutation: &Applied) -> Value {
         serde_json::to_value(&mutation.patch).unwrap()
     }
 

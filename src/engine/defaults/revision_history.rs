@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn update_restores_the_defaulted_limit_after_a_replace() {
         let defaults = defaults(json!({"revisionHistoryLimit": 5}));
-        let old = create(&defaults, &web()).object.into_owned();
+        let old = create(&defaults, &web()).object;
         assert_eq!(
             update(&defaults, &web(), &old).object["spec"]["revisionHistoryLimit"],
             5

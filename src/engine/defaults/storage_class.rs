@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn update_restores_a_class_a_replace_dropped() {
         let defaults = defaults(json!({"storageClassName": "standard"}));
-        let old = create(&defaults, &web()).object.into_owned();
+        let old = create(&defaults, &web()).object;
         let mutation = update(&defaults, &web(), &old);
         assert_eq!(
             mutation.object["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"],

@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn update_restores_a_partition_a_replace_dropped() {
         let defaults = defaults(json!({"partition": 1}));
-        let old = create(&defaults, &web()).object.into_owned();
+        let old = create(&defaults, &web()).object;
         let mutation = update(&defaults, &web(), &old);
         assert_eq!(
             mutation.object["spec"]["updateStrategy"]["rollingUpdate"]["partition"],
@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn update_keeps_a_partition_the_user_moved_on_the_live_object() {
         let defaults = defaults(json!({"partition": 1}));
-        let old = create(&defaults, &web()).object.into_owned();
+        let old = create(&defaults, &web()).object;
         let mut new = old.clone();
         new["spec"]["updateStrategy"]["rollingUpdate"]["partition"] = json!(0);
         assert!(update(&defaults, &new, &old).patch.0.is_empty());
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn update_restores_on_delete() {
         let defaults = defaults(json!({"updateStrategy": "OnDelete"}));
-        let old = create(&defaults, &web()).object.into_owned();
+        let old = create(&defaults, &web()).object;
         let mutation = update(&defaults, &web(), &old);
         assert_eq!(
             mutation.object["spec"]["updateStrategy"],

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::engine::finding::Finding;
 use crate::engine::rules::Cx;
-use crate::engine::view::{StatefulSet, get, list, str_of};
+use crate::engine::view::{Container, StatefulSet, get, list, str_of};
 
 /// Runs this family's rules.
 pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
@@ -387,44 +387,51 @@ fn no_service_name(sts: &StatefulSet<'_>, cx: &Cx<'_>) -> Finding {
 /// `container-name`: container names are DNS-1123 labels, unique across containers and
 /// initContainers (pod validation; not run by the API server for StatefulSet templates).
 fn container_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
-    let mut seen: HashMap<&str, String> = HashMap::new();
+    let mut seen: HashMap<&str, Container<'_>> = HashMap::new();
     for container in sts.containers() {
         if !container.value.is_object() {
             continue;
         }
-        let path = format!("{}/name", container.path());
-        let where_ = format!("{}[{}]", container.kind.field(), container.index);
+        // Paths and labels are only formatted for a finding: this runs on every request.
+        let path = || format!("{}/name", container.path());
+        let where_ = || format!("{}[{}]", container.kind.field(), container.index);
         match get(container.value, "name") {
             None | Some(Value::Null) => out.push(Finding::new(
                 "container-name",
-                path,
-                format!("{where_} has no name: the pod is rejected (name: Required value)"),
+                path(),
+                format!(
+                    "{} has no name: the pod is rejected (name: Required value)",
+                    where_()
+                ),
                 "give the container a name: a DNS-1123 label unique in the pod",
             )),
             Some(Value::String(name)) => {
                 if let Some(problem) = dns1123_label_problem(name) {
                     out.push(Finding::new(
                         "container-name",
-                        path,
+                        path(),
                         format!(
-                            "{where_} is named {name:?}, which is not a DNS-1123 label: \
-                             {problem}. The pod is rejected, so no replica is created"
+                            "{} is named {name:?}, which is not a DNS-1123 label: \
+                             {problem}. The pod is rejected, so no replica is created",
+                            where_()
                         ),
                         rename_hint("the container", name),
                     ));
                 } else if let Some(first) = seen.get(name.as_str()) {
+                    let (kind, index) = (first.kind.field(), first.index);
                     out.push(Finding::new(
                         "container-name",
-                        path,
+                        path(),
                         format!(
-                            "{where_} is named {name:?}, like {first}: container names must be \
-                             unique across containers and initContainers, so the pod is \
-                             rejected (Duplicate value)"
+                            "{} is named {name:?}, like {kind}[{index}]: container names must \
+                             be unique across containers and initContainers, so the pod is \
+                             rejected (Duplicate value)",
+                            where_()
                         ),
                         "give each container and init container its own name",
                     ));
                 }
-                seen.entry(name).or_insert(where_);
+                seen.entry(name).or_insert(container);
             }
             Some(_) => {}
         }
@@ -444,16 +451,18 @@ fn ports_are_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
             if !port.is_object() {
                 continue;
             }
-            let path = format!("{}/ports/{index}", container.path());
-            let label = container.label();
+            // Formatted only for a finding: this runs for every port of every request.
+            let path = || format!("{}/ports/{index}", container.path());
+            let label = || container.label();
             if let Some(name) = str_of(port, "name").filter(|n| !n.is_empty()) {
                 if let Some(problem) = port_name_problem(name) {
                     out.push(Finding::new(
                         "port-name",
-                        format!("{path}/name"),
+                        format!("{}/name", path()),
                         format!(
-                            "port name {name:?} of {label} is not an IANA service name: \
-                             {problem}. The pod is rejected"
+                            "port name {name:?} of {} is not an IANA service name: \
+                             {problem}. The pod is rejected",
+                            label()
                         ),
                         "use at most 15 lowercase letters, digits and single '-', with at \
                          least one letter (e.g. \"http\", \"grpc-metrics\"), or drop the name",
@@ -461,11 +470,12 @@ fn ports_are_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
                 } else if let Some(first) = names.get(name) {
                     out.push(Finding::new(
                         "port-name",
-                        format!("{path}/name"),
+                        format!("{}/name", path()),
                         format!(
-                            "port name {name:?} of {label} is already used by ports[{first}]: \
+                            "port name {name:?} of {} is already used by ports[{first}]: \
                              port names must be unique within a container, so the pod is \
-                             rejected (Duplicate value)"
+                             rejected (Duplicate value)",
+                            label()
                         ),
                         "give each port of the container its own name",
                     ));
@@ -478,10 +488,11 @@ fn ports_are_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
             {
                 out.push(Finding::new(
                     "port-name",
-                    format!("{path}/protocol"),
+                    format!("{}/protocol", path()),
                     format!(
-                        "protocol {protocol:?} of a port of {label} is not TCP, UDP or SCTP \
-                         (they are case-sensitive): the pod is rejected"
+                        "protocol {protocol:?} of a port of {} is not TCP, UDP or SCTP \
+                         (they are case-sensitive): the pod is rejected",
+                        label()
                     ),
                     match protocol.to_ascii_uppercase().as_str() {
                         upper @ ("TCP" | "UDP" | "SCTP") => format!("write \"{upper}\""),
@@ -494,23 +505,32 @@ fn ports_are_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
 }
 
 /// `containerPort` is required; `hostPort` 0 means none, as in the API.
-fn port_numbers_are_in_range(port: &Value, path: &str, label: &str, out: &mut Vec<Finding>) {
+fn port_numbers_are_in_range(
+    port: &Value,
+    path: &dyn Fn() -> String,
+    label: &dyn Fn() -> String,
+    out: &mut Vec<Finding>,
+) {
     let in_range = |n: i64| (1..=65535).contains(&n);
     match get(port, "containerPort") {
         None | Some(Value::Null) => out.push(Finding::new(
             "port-name",
-            format!("{path}/containerPort"),
-            format!("a port of {label} has no containerPort: the pod is rejected (Required value)"),
+            format!("{}/containerPort", path()),
+            format!(
+                "a port of {} has no containerPort: the pod is rejected (Required value)",
+                label()
+            ),
             "set containerPort to the port the process listens on (1-65535)",
         )),
         Some(number) => {
             if let Some(number) = number.as_i64().filter(|&n| !in_range(n)) {
                 out.push(Finding::new(
                     "port-name",
-                    format!("{path}/containerPort"),
+                    format!("{}/containerPort", path()),
                     format!(
-                        "containerPort {number} of {label} is outside 1-65535: the pod is \
-                         rejected"
+                        "containerPort {number} of {} is outside 1-65535: the pod is \
+                         rejected",
+                        label()
                     ),
                     "set containerPort to the port the process listens on (1-65535)",
                 ));
@@ -523,8 +543,11 @@ fn port_numbers_are_in_range(port: &Value, path: &str, label: &str, out: &mut Ve
     {
         out.push(Finding::new(
             "port-name",
-            format!("{path}/hostPort"),
-            format!("hostPort {host_port} of {label} is outside 1-65535: the pod is rejected"),
+            format!("{}/hostPort", path()),
+            format!(
+                "hostPort {host_port} of {} is outside 1-65535: the pod is rejected",
+                label()
+            ),
             "set hostPort to 1-65535, or drop it (most StatefulSets need no host port)",
         ));
     }
