@@ -12,7 +12,9 @@
 //!
 //! Workloads: `parse` (read the AdmissionReview 029), `validate` and `mutate` (the whole
 //! request without HTTP and TLS: parse, decide, encode), `file` (review the seed cassandra
-//! StatefulSet as `stsguard validate` does, normalisation included).
+//! StatefulSet as `stsguard validate` does, normalisation included). `compact-parse`,
+//! `compact-validate` and `compact-mutate` use the same review without the recorded file's
+//! indentation (7.4 KB instead of 15.6 KB), as the API server sends it.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -34,6 +36,14 @@ fn run(workload: &str, iterations: usize) -> Result<(), String> {
     let policy = Policy::builtin_default().map_err(|e| format!("{e:?}"))?;
     engine::rules::schema::warm_up()?;
     let body = read("tests/data/admission-requests/029-mutate-create-cassandra.json")?;
+    let (workload, body) = match workload.strip_prefix("compact-") {
+        Some(workload) => {
+            let value: serde_json::Value =
+                serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            (workload, value.to_string())
+        }
+        None => (workload, body),
+    };
     let webhook = |webhook: Webhook| -> Result<(), String> {
         for _ in 0..iterations {
             let review = admission::parse(black_box(body.as_bytes())).map_err(|e| e.to_string())?;
@@ -77,7 +87,8 @@ fn run(workload: &str, iterations: usize) -> Result<(), String> {
         }
         other => {
             return Err(format!(
-                "unknown workload {other:?}: parse, validate, mutate or file"
+                "unknown workload {other:?}: [compact-]parse, [compact-]validate, \
+                 [compact-]mutate or file"
             ));
         }
     }
@@ -91,7 +102,9 @@ fn main() -> ExitCode {
         .collect();
     let (Some(workload), Some(Ok(iterations))) = (args.first(), args.get(1).map(|n| n.parse()))
     else {
-        eprintln!("usage: count <parse|validate|mutate|file> <iterations>");
+        eprintln!(
+            "usage: count <[compact-]parse|[compact-]validate|[compact-]mutate|file> <iterations>"
+        );
         return ExitCode::from(2);
     };
     match run(workload, iterations) {

@@ -351,7 +351,12 @@ mod tests {
         let mut operations = Vec::new();
         let mut written = Vec::new();
         for (tokens, value) in sets {
-            written.push(reference_set(&mut object, &mut operations, tokens, value.clone()));
+            written.push(reference_set(
+                &mut object,
+                &mut operations,
+                tokens,
+                value.clone(),
+            ));
         }
         (written, Patch(operations))
     }
