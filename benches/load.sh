@@ -39,8 +39,15 @@ server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do
   ready && break
+  kill -0 "$server" 2>/dev/null || break
   sleep 0.1
 done
+if ! ready; then
+  # e.g. the port is still held by the previous run's server
+  echo "the $server_kind server did not start:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
 
 cat > "$work/post.lua" <<'LUA'
 local f = assert(io.open("tests/data/admission-requests/029-mutate-create-cassandra.json", "rb"))
