@@ -10,7 +10,8 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null <binary> validate 1000
 //! ```
 //!
-//! Workloads: `parse` (read the AdmissionReview 029), `validate` and `mutate` (the whole
+//! Workloads: `parse` and `parse-mutate` (read the AdmissionReview 029 as `/validate` and
+//! as `/mutate` read it), `validate` and `mutate` (the whole
 //! request without HTTP and TLS: parse, decide, encode), `file` (review the seed cassandra
 //! StatefulSet as `stsguard validate` does, normalisation included). `compact-parse`,
 //! `compact-validate` and `compact-mutate` use the same review without the recorded file's
@@ -46,7 +47,8 @@ fn run(workload: &str, iterations: usize) -> Result<(), String> {
     };
     let webhook = |webhook: Webhook| -> Result<(), String> {
         for _ in 0..iterations {
-            let review = admission::parse(black_box(body.as_bytes())).map_err(|e| e.to_string())?;
+            let review =
+                admission::parse(black_box(body.as_bytes()), webhook).map_err(|e| e.to_string())?;
             let decision =
                 admission::decide(&policy, webhook, &review.request, KubeVersion::LATEST);
             black_box(admission::encode(review.version, &decision.response));
@@ -54,9 +56,17 @@ fn run(workload: &str, iterations: usize) -> Result<(), String> {
         Ok(())
     };
     match workload {
-        "parse" => {
+        "parse" | "parse-mutate" => {
+            let webhook = if workload == "parse" {
+                Webhook::Validate
+            } else {
+                Webhook::Mutate
+            };
             for _ in 0..iterations {
-                black_box(admission::parse(black_box(body.as_bytes())).map_err(|e| e.to_string())?);
+                black_box(
+                    admission::parse(black_box(body.as_bytes()), webhook)
+                        .map_err(|e| e.to_string())?,
+                );
             }
         }
         "validate" => webhook(Webhook::Validate)?,

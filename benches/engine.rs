@@ -10,6 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 use stsguard::cli::input;
 use stsguard::engine::{self, Context, Operation, Policy, Source};
+use stsguard::server::admission::{self, Webhook};
 
 /// The allocator of the `stsguard` binary, so that the figures match it.
 #[global_allocator]
@@ -160,11 +161,13 @@ fn parse_benches(c: &mut Criterion) {
     group.bench_function("029-into-value", |b| {
         b.iter(|| black_box(serde_json::from_str::<Value>(black_box(&body)).ok()))
     });
-    // What the webhook does: the AdmissionReview read once, the object without
-    // managedFields and the last-applied annotation.
-    group.bench_function("029-admission-parse", |b| {
-        b.iter(|| black_box(stsguard::server::admission::parse(black_box(body.as_bytes())).ok()))
-    });
+    // What the webhooks do: the AdmissionReview read once, the object without managedFields
+    // and the last-applied annotation (/validate), or only what the defaults read (/mutate).
+    for webhook in [Webhook::Validate, Webhook::Mutate] {
+        group.bench_function(format!("029-admission-parse-{}", webhook.as_str()), |b| {
+            b.iter(|| black_box(admission::parse(black_box(body.as_bytes()), webhook).ok()))
+        });
+    }
     group.finish();
 }
 
@@ -187,7 +190,6 @@ fn schema_benches(c: &mut Criterion) {
 
 /// One webhook request without HTTP and TLS: parse the AdmissionReview, decide, encode.
 fn webhook_benches(c: &mut Criterion) {
-    use stsguard::server::admission::{self, Webhook};
     let body = read(
         &manifest_dir().join("tests/data/admission-requests/029-mutate-create-cassandra.json"),
     );
@@ -196,7 +198,8 @@ fn webhook_benches(c: &mut Criterion) {
     for webhook in [Webhook::Validate, Webhook::Mutate] {
         group.bench_function(format!("029-{}", webhook.as_str()), |b| {
             b.iter(|| {
-                let review = admission::parse(black_box(body.as_bytes())).expect("029 parses");
+                let review =
+                    admission::parse(black_box(body.as_bytes()), webhook).expect("029 parses");
                 let decision = admission::decide(
                     &policy,
                     webhook,

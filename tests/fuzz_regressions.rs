@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use fuzz_invariants::*;
 use serde_json::{Value, json};
-use stsguard::server::admission::{self, InputError};
+use stsguard::server::admission::{self, InputError, Webhook};
 use stsguard::yaml;
 
 /// The files kept for one target (none yet is fine: the hand-made cases below still run).
@@ -120,10 +120,17 @@ fn admission_survives_hostile_bodies() {
         &format!(r#"{{"spec":{}}}"#, nested_lists(10_000)),
         "null",
     );
-    assert_eq!(admission::parse(&deep).err(), Some(InputError::TooDeep));
+    for webhook in [Webhook::Validate, Webhook::Mutate] {
+        assert_eq!(
+            admission::parse(&deep, webhook).err(),
+            Some(InputError::TooDeep)
+        );
+    }
     let deep_objects = format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
     // Members the review does not read are skipped without recursion, whatever their depth.
-    assert!(admission::parse(deep_objects.as_bytes()).is_err());
+    for webhook in [Webhook::Validate, Webhook::Mutate] {
+        assert!(admission::parse(deep_objects.as_bytes(), webhook).is_err());
+    }
 
     let mut cases: Vec<(&str, Vec<u8>)> = vec![
         ("deep nesting", deep),

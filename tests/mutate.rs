@@ -567,3 +567,97 @@ proptest! {
         prop_assert!(second.patch.0.is_empty(), "second patch {:?}", second.patch);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The mutating webhook builds only what the defaults read (`engine::defaults::READS`): it
+// must answer exactly as it would on the whole object.
+
+/// An AdmissionReview body for a StatefulSet as the API server sends it (defaulted).
+fn review_body(operation: &str, object: &Value, old: Option<&Value>) -> Vec<u8> {
+    let normalized = |o: &Value| stsguard::engine::normalize::apply(o);
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "u",
+            "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+            "resource": {"group": "apps", "version": "v1", "resource": "statefulsets"},
+            "namespace": "default",
+            "operation": operation,
+            "object": normalized(object),
+            "oldObject": old.map(normalized),
+        }
+    }))
+    .unwrap()
+}
+
+/// `/mutate`'s answer on the body read whole and read as `/mutate` reads it.
+fn mutate_both_ways(policy: &Policy, body: &[u8]) -> [String; 2] {
+    use stsguard::server::admission::{self, Webhook};
+    [Webhook::Validate, Webhook::Mutate].map(|reading| {
+        let review = admission::parse(body, reading).unwrap();
+        let decision = admission::decide(
+            policy,
+            Webhook::Mutate,
+            &review.request,
+            engine::KubeVersion::LATEST,
+        );
+        String::from_utf8(admission::encode(review.version, &decision.response)).unwrap()
+    })
+}
+
+/// A CREATE of `object`, and an UPDATE to `object` from `old` as its CREATE stored it (with
+/// the defaults it recorded, so that the restoring rules have something to restore).
+fn create_and_update_bodies(policy: &Policy, object: &Value, old: &Value) -> [Vec<u8>; 2] {
+    let created = engine::review(policy, Operation::Create, old, None, &file_context()).unwrap();
+    let mut stored = old.clone();
+    json_patch::patch(&mut stored, &created.patch).unwrap();
+    [
+        review_body("CREATE", object, None),
+        review_body("UPDATE", object, Some(&stored)),
+    ]
+}
+
+#[test]
+fn mutate_reads_enough_of_every_corpus_statefulset() {
+    let policies = [default_policy(), full_policy()];
+    let mut reviewed = 0;
+    let mut patched = 0;
+    for entry in std::fs::read_dir(shared("corpus/manifests")).unwrap() {
+        let path = entry.unwrap().path();
+        let source = stsguard::cli::input::read_source(&path).unwrap();
+        let objects = source
+            .documents
+            .into_iter()
+            .filter_map(|d| d.ok()?.value)
+            .filter(stsguard::cli::input::is_statefulset);
+        for object in objects {
+            for policy in &policies {
+                for body in create_and_update_bodies(policy, &object, &object) {
+                    let [whole, for_defaults] = mutate_both_ways(policy, &body);
+                    assert_eq!(whole, for_defaults, "{}", path.display());
+                    reviewed += 1;
+                    patched += usize::from(whole.contains("\"patch\""));
+                }
+            }
+        }
+    }
+    // The comparison means something only if the defaults had work to do.
+    assert!(reviewed > 600, "only {reviewed} reviews");
+    assert!(
+        patched > reviewed / 4,
+        "only {patched} of {reviewed} answers patch"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn mutate_reads_enough_of_generated_statefulsets(object in arb_object(), old in arb_object(), policy in arb_policy()) {
+        for body in create_and_update_bodies(&policy, &object, &old) {
+            let [whole, for_defaults] = mutate_both_ways(&policy, &body);
+            prop_assert_eq!(whole, for_defaults);
+        }
+    }
+}

@@ -39,6 +39,21 @@ pub fn map_of<'a>(value: &'a Value, key: &str) -> Option<&'a Map<String, Value>>
     get(value, key)?.as_object()
 }
 
+/// Which parts of a JSON value a computation reads; a reader may leave the rest unbuilt.
+///
+/// Only objects and arrays are narrowed: a value of any other type where `Members` or
+/// `Items` expects a container is read whole, so that a computation that inspects a field
+/// of the wrong type sees it exactly as it is.
+#[derive(Debug)]
+pub enum Reads {
+    /// The whole value.
+    All,
+    /// Of an object, only these members, each read as given.
+    Members(&'static [(&'static str, Reads)]),
+    /// Of an array, every item, each read as given.
+    Items(&'static Reads),
+}
+
 /// Escapes one reference token for a JSON Pointer (RFC 6901: `~` → `~0`, `/` → `~1`).
 pub fn escape_token(token: &str) -> std::borrow::Cow<'_, str> {
     if token.contains(['~', '/']) {

@@ -14,6 +14,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::read_model::{ForDefaults, Object, Reading, Whole};
 use crate::engine::policy::Mode;
 use crate::engine::view::StatefulSet;
 use crate::engine::{self, Context, Finding, KubeVersion, Operation, Policy, Review, Severity};
@@ -113,29 +114,62 @@ pub struct GroupVersionResource {
 }
 
 /// The part of `request` stsguard reads.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct AdmissionRequest {
     pub uid: String,
-    #[serde(default)]
     pub kind: GroupVersionKind,
-    #[serde(default)]
     pub resource: GroupVersionResource,
-    #[serde(default)]
     pub sub_resource: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub namespace: Option<String>,
     pub operation: RequestOperation,
-    #[serde(default)]
     pub dry_run: Option<bool>,
-    /// Read without `metadata.managedFields` and the last-applied annotation
-    /// ([`super::read_model`]).
-    #[serde(default, deserialize_with = "super::read_model::object")]
+    /// Read as the webhook needs it ([`super::read_model`]): without
+    /// `metadata.managedFields` and the last-applied annotation for `/validate`, only what
+    /// the defaults read for `/mutate`.
     pub object: Option<Value>,
-    #[serde(default, deserialize_with = "super::read_model::object")]
     pub old_object: Option<Value>,
+}
+
+/// `request` on the wire, its objects read as `R` says.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", bound = "R: Reading")]
+struct RequestIn<R> {
+    uid: String,
+    #[serde(default)]
+    kind: GroupVersionKind,
+    #[serde(default)]
+    resource: GroupVersionResource,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: RequestOperation,
+    #[serde(default)]
+    dry_run: Option<bool>,
+    #[serde(default)]
+    object: Object<R>,
+    #[serde(default)]
+    old_object: Object<R>,
+}
+
+impl<R> From<RequestIn<R>> for AdmissionRequest {
+    fn from(request: RequestIn<R>) -> Self {
+        AdmissionRequest {
+            uid: request.uid,
+            kind: request.kind,
+            resource: request.resource,
+            sub_resource: request.sub_resource,
+            name: request.name,
+            namespace: request.namespace,
+            operation: request.operation,
+            dry_run: request.dry_run,
+            object: request.object.0,
+            old_object: request.old_object.0,
+        }
+    }
 }
 
 impl AdmissionRequest {
@@ -161,14 +195,15 @@ impl AdmissionRequest {
     }
 }
 
+/// The review on the wire; `Q` is its request.
 #[derive(Deserialize)]
-struct ReviewIn {
+struct ReviewIn<Q> {
     #[serde(rename = "apiVersion", default)]
     api_version: Option<String>,
     #[serde(default)]
     kind: Option<String>,
-    #[serde(default)]
-    request: Option<AdmissionRequest>,
+    // No `default`: serde would ask `Q: Default`; a missing `Option` is `None` anyway.
+    request: Option<Q>,
 }
 
 /// A parsed AdmissionReview request.
@@ -218,8 +253,9 @@ impl InputError {
     }
 }
 
-/// Parses a request body into an [`AdmissionReview`].
-pub fn parse(body: &[u8]) -> Result<AdmissionReview, InputError> {
+/// Parses a request body into an [`AdmissionReview`], reading its objects as far as
+/// `webhook` needs them ([`super::read_model`]).
+pub fn parse(body: &[u8], webhook: Webhook) -> Result<AdmissionReview, InputError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(InputError::Empty);
     }
@@ -245,7 +281,24 @@ pub fn parse(body: &[u8]) -> Result<AdmissionReview, InputError> {
     // `str` then spares serde_json a check per string, a tenth of the parsing cost.
     let text = std::str::from_utf8(body)
         .map_err(|e| InputError::NotJson(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-    let review: ReviewIn = serde_json::from_str(text).map_err(classify)?;
+    match webhook {
+        Webhook::Validate => read::<Whole>(text),
+        Webhook::Mutate => read::<ForDefaults>(text),
+    }
+    .map_err(classify)
+    .and_then(check_review)
+}
+
+fn read<R: Reading>(text: &str) -> serde_json::Result<ReviewIn<AdmissionRequest>> {
+    let review: ReviewIn<RequestIn<R>> = serde_json::from_str(text)?;
+    Ok(ReviewIn {
+        api_version: review.api_version,
+        kind: review.kind,
+        request: review.request.map(AdmissionRequest::from),
+    })
+}
+
+fn check_review(review: ReviewIn<AdmissionRequest>) -> Result<AdmissionReview, InputError> {
     if review.kind.as_deref() != Some("AdmissionReview") {
         return Err(InputError::NotAReview(match review.kind {
             Some(kind) => format!("kind is {kind:?}, expected \"AdmissionReview\""),
@@ -593,42 +646,76 @@ mod tests {
 
     #[test]
     fn refuses_bodies_that_are_not_reviews() {
-        assert_eq!(parse(b"").unwrap_err(), InputError::Empty);
-        assert_eq!(parse(b"not json").unwrap_err().kind(), "not_json");
-        assert_eq!(parse(b"[1,2]").unwrap_err().kind(), "not_a_review");
-        assert_eq!(parse(b"{}").unwrap_err().kind(), "not_a_review");
+        // Both webhooks refuse the same bodies the same way.
+        let parse = |body: &[u8]| {
+            let error = parse(body, Webhook::Validate).unwrap_err();
+            assert_eq!(parse(body, Webhook::Mutate).unwrap_err(), error);
+            error
+        };
+        assert_eq!(parse(b""), InputError::Empty);
+        assert_eq!(parse(b"not json").kind(), "not_json");
+        assert_eq!(parse(b"[1,2]").kind(), "not_a_review");
+        assert_eq!(parse(b"{}").kind(), "not_a_review");
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert_eq!(parse(deep.as_bytes()).unwrap_err().kind(), "not_a_review");
-        let deep_object = format!(
-            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","object":{}1{}}}}}"#,
-            r#"{"a":"#.repeat(10_000),
-            "}".repeat(10_000)
-        );
-        assert_eq!(
-            parse(deep_object.as_bytes()).unwrap_err(),
-            InputError::TooDeep
-        );
+        assert_eq!(parse(deep.as_bytes()).kind(), "not_a_review");
         let as_array =
             br#"["admission.k8s.io/v1","AdmissionReview",{"uid":"u","operation":"DELETE"}]"#;
-        assert_eq!(parse(as_array).unwrap_err().kind(), "not_a_review");
+        assert_eq!(parse(as_array).kind(), "not_a_review");
         assert_eq!(
-            parse(br#"{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview"}"#)
-                .unwrap_err()
-                .kind(),
+            parse(br#"{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview"}"#).kind(),
             "unsupported_version"
         );
         assert_eq!(
-            parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#).unwrap_err(),
+            parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
             InputError::NoRequest
         );
         let bad_utf8 = b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Admission\xff\"}";
-        assert_eq!(parse(bad_utf8).unwrap_err().kind(), "not_json");
+        assert_eq!(parse(bad_utf8).kind(), "not_json");
+    }
+
+    #[test]
+    fn refuses_deep_nesting_where_it_is_read() {
+        let review = |object: &str| {
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","object":{object}}}}}"#
+            )
+        };
+        let nested = |key: &str| {
+            format!(
+                "{}1{}",
+                format!(r#"{{"{key}":"#).repeat(10_000),
+                "}".repeat(10_000)
+            )
+        };
+        // `spec.replicas` is read by both webhooks: too deep for either.
+        let in_spec = review(&format!(
+            r#"{{"spec":{{"replicas":{}1{}}}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        ));
+        for webhook in [Webhook::Validate, Webhook::Mutate] {
+            assert_eq!(
+                parse(in_spec.as_bytes(), webhook).unwrap_err(),
+                InputError::TooDeep
+            );
+        }
+        // A member /mutate does not read is scanned, not built, and scanning does not
+        // recurse: /mutate answers, /validate (which builds it) refuses.
+        let in_other = review(&nested("a"));
+        assert_eq!(
+            parse(in_other.as_bytes(), Webhook::Validate).unwrap_err(),
+            InputError::TooDeep
+        );
+        let read = parse(in_other.as_bytes(), Webhook::Mutate).unwrap();
+        assert_eq!(read.request.object, Some(json!({})));
     }
 
     #[test]
     fn refuses_unknown_operations() {
         let body = review_body(json!({"uid": "u", "operation": "PATCH"}));
-        assert_eq!(parse(&body).unwrap_err().kind(), "not_a_review");
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            assert_eq!(parse(&body, webhook).unwrap_err().kind(), "not_a_review");
+        }
     }
 
     #[test]
@@ -638,9 +725,9 @@ mod tests {
             "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
             "object": {"metadata": {"name": "Bad_Name"}},
         }));
-        let review = parse(&body).unwrap();
         let policy = Policy::builtin_default().unwrap();
         for webhook in [Webhook::Mutate, Webhook::Validate] {
+            let review = parse(&body, webhook).unwrap();
             let decision = decide(&policy, webhook, &review.request, KubeVersion::LATEST);
             assert_eq!(decision.outcome, Outcome::Skipped("not a StatefulSet"));
             assert_eq!(decision.response, AdmissionResponse::allow("u1"));
@@ -654,12 +741,11 @@ mod tests {
             "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
             "object": "not an object",
         }));
-        let review = parse(&body).unwrap();
         let policy = Policy::builtin_default().unwrap();
         let validate = decide(
             &policy,
             Webhook::Validate,
-            &review.request,
+            &parse(&body, Webhook::Validate).unwrap().request,
             KubeVersion::LATEST,
         );
         assert!(!validate.response.allowed);
@@ -673,7 +759,7 @@ mod tests {
         let mutate = decide(
             &policy,
             Webhook::Mutate,
-            &review.request,
+            &parse(&body, Webhook::Mutate).unwrap().request,
             KubeVersion::LATEST,
         );
         assert!(mutate.response.allowed);

@@ -1,38 +1,80 @@
-//! The object of an AdmissionReview, read without what no rule reads.
+//! The objects of an AdmissionReview, read without what the webhook does not read.
 //!
-//! A StatefulSet from the API server carries `metadata.managedFields` and usually the
-//! `kubectl.kubernetes.io/last-applied-configuration` annotation (the whole previous manifest
-//! as one string): together often more than half of the body. No rule and no default reads
-//! them, so they are skipped while parsing instead of being built into a
-//! [`serde_json::Value`] tree (SPEC §1, cost of reading). Both are members of JSON objects,
-//! so leaving them out shifts no array index: every path of a finding or of the patch means
-//! the same in the real object. The `annotations` object itself is kept even when the
-//! skipped annotation was its only member, so the patch adds to it as it would have.
+//! Building a [`serde_json::Value`] tree — a map per JSON object, an allocation per key and
+//! string, all freed again — is most of what a request costs; skipping a member while
+//! parsing only scans it. Two readings:
+//!
+//! - [`Whole`], for `/validate`: every member except `metadata.managedFields` and the
+//!   `kubectl.kubernetes.io/last-applied-configuration` annotation (the whole previous
+//!   manifest as one string). The API server sends both, together often more than half of
+//!   the body, and no rule reads them. The `annotations` object itself is kept even when the
+//!   skipped annotation was its only member, so the patch adds to it as it would have.
+//! - [`ForDefaults`], for `/mutate`: only the members the defaults read
+//!   ([`engine::defaults::READS`]); a pod template's containers, env, probes and the rest
+//!   are skipped.
+//!
+//! Both leave out members of JSON objects only, never array items, so every path of a
+//! finding or of the patch means the same in the real object.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::value::SeqAccessDeserializer;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
+use crate::engine;
+use crate::engine::view::Reads;
+
 /// The annotation `kubectl apply` keeps the previous manifest in.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// `deserialize_with` for `request.object` and `request.oldObject` (`null` is `None`, as
-/// for `Option<Value>`). Only for serde_json reading from memory (`from_str`/`from_slice`):
-/// the skipped annotation is borrowed from the input as raw JSON.
-pub fn object<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Ok(match Node(Level::Root).deserialize(deserializer)? {
-        Value::Null => None,
-        value => Some(value),
-    })
+/// How `request.object` and `request.oldObject` are read.
+pub(crate) trait Reading {
+    const ROOT: Node;
 }
 
-/// Where a value sits, as far as skipping goes.
+/// Everything a rule may read (`/validate`).
+pub(crate) enum Whole {}
+
+impl Reading for Whole {
+    const ROOT: Node = Node::Whole(Level::Root);
+}
+
+/// Only what the defaults read (`/mutate`).
+pub(crate) enum ForDefaults {}
+
+impl Reading for ForDefaults {
+    const ROOT: Node = Node::Only(&engine::defaults::READS);
+}
+
+/// `request.object` or `request.oldObject` as a [`Reading`] reads it; `null` is `None`, as
+/// for `Option<Value>`. Only for serde_json reading from memory (`from_str`/`from_slice`):
+/// the skipped annotation is borrowed from the input as raw JSON.
+pub(crate) struct Object<R>(pub Option<Value>, PhantomData<R>);
+
+impl<R> Default for Object<R> {
+    fn default() -> Self {
+        Object(None, PhantomData)
+    }
+}
+
+impl<'de, R: Reading> Deserialize<'de> for Object<R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = match R::ROOT.deserialize(deserializer)? {
+            Value::Null => None,
+            value => Some(value),
+        };
+        Ok(Object(value, PhantomData))
+    }
+}
+
+/// Where a value sits, as far as the [`Whole`] reading goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Level {
+pub(crate) enum Level {
     /// The object itself.
     Root,
     /// `metadata`.
@@ -41,14 +83,21 @@ enum Level {
     Annotations,
 }
 
-/// A value at `Level`, read like `serde_json::Value` except for the skipped members.
-struct Node(Level);
+/// A value, read like `serde_json::Value` except for the members its reading skips.
+#[derive(Clone, Copy)]
+pub(crate) enum Node {
+    Whole(Level),
+    Only(&'static Reads),
+}
 
 impl<'de> DeserializeSeed<'de> for Node {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
+        match self {
+            Node::Only(Reads::All) => Value::deserialize(deserializer),
+            _ => deserializer.deserialize_any(self),
+        }
     }
 }
 
@@ -95,39 +144,106 @@ impl<'de> Visitor<'de> for Node {
         self.deserialize(deserializer)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
-        // Only objects hold what is skipped: an array is read whole.
-        Value::deserialize(SeqAccessDeserializer::new(seq))
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let Node::Only(Reads::Items(item)) = self else {
+            // Members are skipped, never items: any other array is read whole.
+            return Value::deserialize(SeqAccessDeserializer::new(seq));
+        };
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(value) = seq.next_element_seed(Node::Only(item))? {
+            items.push(value);
+        }
+        Ok(Value::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut members = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let value = match (self.0, key.as_str()) {
-                (Level::Root, "metadata") => map.next_value_seed(Node(Level::Metadata))?,
-                (Level::Metadata, "annotations") => {
-                    map.next_value_seed(Node(Level::Annotations))?
-                }
-                (Level::Metadata, "managedFields") => {
-                    map.next_value::<IgnoredAny>()?;
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        match self {
+            Node::Whole(level) => whole_members(level, map),
+            Node::Only(Reads::Members(members)) => only_members(members, map),
+            Node::Only(_) => Value::deserialize(MapAccessDeserializer::new(map)),
+        }
+    }
+}
+
+/// An object's members under the [`Whole`] reading.
+fn whole_members<'de, A: MapAccess<'de>>(level: Level, mut map: A) -> Result<Value, A::Error> {
+    let mut members = Map::new();
+    while let Some(key) = map.next_key::<String>()? {
+        let value = match (level, key.as_str()) {
+            (Level::Root, "metadata") => map.next_value_seed(Node::Whole(Level::Metadata))?,
+            (Level::Metadata, "annotations") => {
+                map.next_value_seed(Node::Whole(Level::Annotations))?
+            }
+            (Level::Metadata, "managedFields") => {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            (Level::Annotations, LAST_APPLIED) => {
+                // Skipped as raw text: reading it as a string would unescape the whole
+                // previous manifest (usually the largest string of the body) only to drop
+                // it. Anything but a string is kept for the `schema` rule to report, as it
+                // would be without skipping.
+                let raw = map.next_value::<&'de RawValue>()?;
+                if raw.get().starts_with('"') {
                     continue;
                 }
-                (Level::Annotations, LAST_APPLIED) => {
-                    // Skipped as raw text: reading it as a string would unescape the whole
-                    // previous manifest (usually the largest string of the body) only to
-                    // drop it. Anything but a string is kept for the `schema` rule to
-                    // report, as it would be without skipping.
-                    let raw = map.next_value::<&'de RawValue>()?;
-                    if raw.get().starts_with('"') {
-                        continue;
-                    }
-                    serde_json::from_str(raw.get()).map_err(de::Error::custom)?
-                }
-                _ => map.next_value::<Value>()?,
-            };
-            members.insert(key, value);
+                serde_json::from_str(raw.get()).map_err(de::Error::custom)?
+            }
+            _ => map.next_value::<Value>()?,
+        };
+        members.insert(key, value);
+    }
+    Ok(Value::Object(members))
+}
+
+/// An object's listed members; the others are scanned, not built (their keys included).
+fn only_members<'de, A: MapAccess<'de>>(
+    reads: &'static [(&'static str, Reads)],
+    mut map: A,
+) -> Result<Value, A::Error> {
+    let mut members = Map::new();
+    while let Some(Key(key)) = map.next_key()? {
+        match reads.iter().find(|(name, _)| *name == key) {
+            Some((_, read)) => {
+                let value = map.next_value_seed(Node::Only(read))?;
+                members.insert(key.into_owned(), value);
+            }
+            None => {
+                map.next_value::<IgnoredAny>()?;
+            }
         }
-        Ok(Value::Object(members))
+    }
+    Ok(Value::Object(members))
+}
+
+/// An object key, borrowed from the input unless it holds escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -136,15 +252,22 @@ mod tests {
     use serde::Deserialize;
     use serde_json::{Value, json};
 
+    use super::{ForDefaults, Object, Reading, Whole};
+
     #[derive(Deserialize)]
-    struct Holder {
-        #[serde(default, deserialize_with = "super::object")]
-        object: Option<Value>,
+    #[serde(bound = "R: Reading")]
+    struct Holder<R> {
+        #[serde(default)]
+        object: Object<R>,
+    }
+
+    fn read_as<R: Reading>(object: &Value) -> Option<Value> {
+        let body = json!({ "object": object }).to_string();
+        serde_json::from_str::<Holder<R>>(&body).unwrap().object.0
     }
 
     fn read(object: &Value) -> Option<Value> {
-        let body = json!({ "object": object }).to_string();
-        serde_json::from_str::<Holder>(&body).unwrap().object
+        read_as::<Whole>(object)
     }
 
     #[test]
@@ -179,5 +302,71 @@ mod tests {
         assert_eq!(read(&Value::Null), None);
         let list = json!([1, "two", {"metadata": {"managedFields": []}}]);
         assert_eq!(read(&list), Some(list.clone()));
+    }
+
+    #[test]
+    fn for_defaults_builds_only_what_the_defaults_read() {
+        let object = json!({
+            "apiVersion": "apps/v1",
+            "metadata": {
+                "name": "web",
+                "labels": {"app": "web"},
+                "managedFields": [{"manager": "kubectl"}],
+                "annotations": {super::LAST_APPLIED: "{}", "stsguard.dev/keep": "*"},
+            },
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {
+                        "containers": [{"name": "nginx", "env": [{"name": "A", "value": "1"}]}],
+                        "affinity": {"nodeAffinity": {}, "podAntiAffinity": {"x": [1]}},
+                    },
+                },
+                "volumeClaimTemplates": [
+                    {"metadata": {"name": "www", "labels": {}}, "spec": {"accessModes": ["ReadWriteOnce"]}},
+                    "not a claim",
+                ],
+            },
+            "status": {"replicas": 3},
+        });
+        assert_eq!(
+            read_as::<ForDefaults>(&object),
+            Some(json!({
+                "metadata": {"name": "web", "annotations": {"stsguard.dev/keep": "*"}},
+                "spec": {
+                    "replicas": 3,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"spec": {"affinity": {"podAntiAffinity": {"x": [1]}}}},
+                    "volumeClaimTemplates": [{"metadata": {"name": "www"}, "spec": {}}, "not a claim"],
+                },
+            }))
+        );
+    }
+
+    #[test]
+    fn for_defaults_reads_values_of_the_wrong_type_whole() {
+        // A default that looks at `spec` must see a `spec` that is an array as it is, and
+        // an object where an array is expected likewise.
+        for object in [
+            json!({"spec": [{"replicas": 1}], "metadata": "web"}),
+            json!({"spec": {"volumeClaimTemplates": {"a": {"b": 1}}, "template": 7}}),
+            json!(["not", {"an": "object"}]),
+            json!("text"),
+        ] {
+            assert_eq!(read_as::<ForDefaults>(&object), Some(object.clone()));
+        }
+        assert_eq!(read_as::<ForDefaults>(&Value::Null), None);
+    }
+
+    #[test]
+    fn for_defaults_unescapes_keys_it_keeps() {
+        let body = r#"{"object": {"spec": {"r\u0065plicas": 2, "t\u0065mplate": {"x": 1}}}}"#;
+        let read = serde_json::from_str::<Holder<ForDefaults>>(body)
+            .unwrap()
+            .object
+            .0;
+        assert_eq!(read, Some(json!({"spec": {"replicas": 2, "template": {}}})));
     }
 }

@@ -270,7 +270,7 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
             return bad_request(state, webhook, started, &InputError::Unreadable(reason));
         }
     };
-    let review = match admission::parse(&body) {
+    let review = match admission::parse(&body, webhook) {
         Ok(review) => review,
         Err(error) => return bad_request(state, webhook, started, &error),
     };

@@ -334,10 +334,36 @@ pub fn check_object(object: &Value, old: Option<&Value>) -> Result<(), String> {
 /// with the request's uid; /mutate always allows and its patch decodes, passes
 /// [`check_patch`] against the request's object, and a second /mutate of the patched
 /// object returns no patch; /validate never patches; warnings and messages keep to the
-/// API server's limits.
+/// API server's limits. /mutate reads only what the defaults read: whatever body
+/// /validate reads, /mutate reads too, and its answer is the one it would give on the
+/// object read whole.
 pub fn check_admission(body: &[u8]) -> Result<(), String> {
-    let Ok(review) = admission::parse(body) else {
-        return Ok(());
+    let review = match (
+        admission::parse(body, Webhook::Validate),
+        admission::parse(body, Webhook::Mutate),
+    ) {
+        (Ok(whole), Ok(for_defaults)) => {
+            same_mutation(&whole, &for_defaults)?;
+            whole
+        }
+        (Ok(_), Err(error)) => {
+            return Err(format!(
+                "/validate reads the body, /mutate refuses it: {error}"
+            ));
+        }
+        (Err(_), Ok(for_defaults)) => {
+            // Too deep or out of range only in members /mutate skips.
+            for policy in POLICIES.iter() {
+                check_answer(
+                    policy,
+                    Webhook::Mutate,
+                    for_defaults.version,
+                    &for_defaults.request,
+                )?;
+            }
+            return Ok(());
+        }
+        (Err(_), Err(_)) => return Ok(()),
     };
     for policy in POLICIES.iter() {
         for webhook in [Webhook::Mutate, Webhook::Validate] {
@@ -355,6 +381,33 @@ pub fn check_admission(body: &[u8]) -> Result<(), String> {
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// /mutate answers the same whether it reads the objects whole or only as the defaults do.
+fn same_mutation(
+    whole: &admission::AdmissionReview,
+    for_defaults: &admission::AdmissionReview,
+) -> Result<(), String> {
+    for policy in POLICIES.iter() {
+        let [a, b] = [whole, for_defaults].map(|review| {
+            let decision = admission::decide(
+                policy,
+                Webhook::Mutate,
+                &review.request,
+                engine::KubeVersion::LATEST,
+            );
+            admission::encode(review.version, &decision.response)
+        });
+        if a != b {
+            return Err(format!(
+                "/mutate answers differently on the object read only as the defaults read it \
+                 (a field they read is missing from engine::defaults::READS):\n whole: {}\n read for defaults: {}",
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b)
+            ));
         }
     }
     Ok(())

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::Operation;
 use super::policy::Defaults;
-use super::view::{at, get};
+use super::view::{Reads, at, get};
 use patch::PatchBuilder;
 
 /// Annotation listing the defaults a user keeps at the built-in value (`*` for all).
@@ -37,6 +37,57 @@ pub const NAMES: [&str; 5] = [
     storage_class::NAME,
     anti_affinity::NAME,
 ];
+
+/// Every member of the object that the defaults, the patch builder and [`mutate`]'s caller
+/// (`engine::review` with `checks` off) read. The mutating webhook builds only these parts
+/// of the request's objects (`server::read_model`): everything else is skipped while parsing,
+/// which is most of the cost of a `/mutate` request. A default that starts reading another
+/// field must be listed here: `tests/mutate.rs` (`mutate_reads_enough_*`, on the corpus and
+/// on generated objects) and the fuzz invariants (on every recorded review) compare
+/// `/mutate`'s answers on the objects read both ways, and fail when a read is missing.
+pub const READS: Reads = Reads::Members(&[
+    (
+        "metadata",
+        Reads::Members(&[
+            // Not for the patch: the server's log line names the object.
+            ("name", Reads::All),
+            ("namespace", Reads::All),
+            (
+                "annotations",
+                Reads::Members(&[
+                    (KEEP_ANNOTATION, Reads::All),
+                    (DEFAULTED_ANNOTATION, Reads::All),
+                ]),
+            ),
+        ]),
+    ),
+    (
+        "spec",
+        Reads::Members(&[
+            ("replicas", Reads::All),
+            ("selector", Reads::All),
+            ("updateStrategy", Reads::All),
+            ("revisionHistoryLimit", Reads::All),
+            (
+                "volumeClaimTemplates",
+                Reads::Items(&Reads::Members(&[
+                    ("metadata", Reads::Members(&[("name", Reads::All)])),
+                    ("spec", Reads::Members(&[("storageClassName", Reads::All)])),
+                ])),
+            ),
+            (
+                "template",
+                Reads::Members(&[(
+                    "spec",
+                    Reads::Members(&[(
+                        "affinity",
+                        Reads::Members(&[("podAntiAffinity", Reads::All)]),
+                    )]),
+                )]),
+            ),
+        ]),
+    ),
+]);
 
 /// One value to write.
 #[derive(Debug, Clone, PartialEq)]
