@@ -5,7 +5,8 @@
 # packages when missing. Usage: bash benches/load.sh [seconds] [server]   (default 20 stsguard)
 # where server is `stsguard`, or one of the reference servers of benches/floor.rs: `canned`
 # (TLS + HTTP + a fixed answer: the floor) or `value` (the same, parsing the body into a
-# generic serde_json::Value first).
+# generic serde_json::Value first). LOAD_BODY=compact posts the same review without the
+# recorded file's indentation (7.4 KB), as the API server sends it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -49,8 +50,14 @@ if ! ready; then
   exit 1
 fi
 
-cat > "$work/post.lua" <<'LUA'
-local f = assert(io.open("tests/data/admission-requests/029-mutate-create-cassandra.json", "rb"))
+body=tests/data/admission-requests/029-mutate-create-cassandra.json
+if [ "${LOAD_BODY:-recorded}" = compact ]; then
+  python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1])), separators=(",", ":")))' \
+    "$body" > "$work/compact.json"
+  body=$work/compact.json
+fi
+cat > "$work/post.lua" <<LUA
+local f = assert(io.open("$body", "rb"))
 wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()

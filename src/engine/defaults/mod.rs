@@ -186,9 +186,9 @@ pub fn mutate(
     // Only what the patch writes counts as applied: a set through a member of the wrong
     // type (`updateStrategy: "OnDelete"`, a claim whose `spec` is a string) writes nothing.
     let mut applied: Vec<&'static str> = Vec::new();
-    for set in &sets {
+    for set in sets {
         let tokens: Vec<&str> = set.tokens.iter().map(String::as_str).collect();
-        if builder.set(&tokens, set.value.clone()) {
+        if builder.set(&tokens, set.value) {
             applied.push(set.name);
         }
     }
