@@ -165,6 +165,8 @@ pub fn mutate(
             .unwrap_or_default(),
         new_defaulted: annotation_list(normalized, DEFAULTED_ANNOTATION),
     };
+    // Flattened by moving: `concat` would clone every value (an anti-affinity term is a
+    // dozen allocations).
     let sets: Vec<Set> = match operation {
         Operation::Create => [
             update_strategy::create(&cx),
@@ -172,14 +174,18 @@ pub fn mutate(
             storage_class::create(&cx),
             anti_affinity::create(&cx),
         ]
-        .concat(),
+        .into_iter()
+        .flatten()
+        .collect(),
         Operation::Update if old.is_some() => [
             update_strategy::update(&cx),
             revision_history::update(&cx),
             storage_class::update(&cx),
             anti_affinity::update(&cx),
         ]
-        .concat(),
+        .into_iter()
+        .flatten()
+        .collect(),
         _ => Vec::new(),
     };
     let mut builder = PatchBuilder::new(raw);

@@ -16,9 +16,18 @@ use serde_json::{Map, Value};
 /// Accumulates operations against an object it never copies.
 pub struct PatchBuilder<'a> {
     object: &'a Value,
-    /// What the operations wrote, in order, as (tokens, value).
-    writes: Vec<(Vec<String>, Value)>,
-    operations: Vec<PatchOperation>,
+    /// What the operations write, in order: each write is one operation, made in
+    /// [`Self::finish`] (the values move into the patch instead of being copied into it).
+    writes: Vec<Write>,
+}
+
+/// One `add` or `replace`.
+struct Write {
+    /// Unescaped path tokens.
+    tokens: Vec<String>,
+    path: PointerBuf,
+    replace: bool,
+    value: Value,
 }
 
 /// The member or item `token` of `value` (an object key, or an index into an array).
@@ -56,7 +65,6 @@ impl<'a> PatchBuilder<'a> {
         PatchBuilder {
             object,
             writes: Vec::new(),
-            operations: Vec::new(),
         }
     }
 
@@ -73,13 +81,14 @@ impl<'a> PatchBuilder<'a> {
         levels.push(node);
         for depth in 0..tokens.len() {
             let prefix = &tokens[..=depth];
-            let exact = self.writes.iter().enumerate().rev().find(|(_, (path, _))| {
-                path.len() == prefix.len() && path.iter().zip(prefix).all(|(a, b)| a == b)
+            let exact = self.writes.iter().enumerate().rev().find(|(_, write)| {
+                write.tokens.len() == prefix.len()
+                    && write.tokens.iter().zip(prefix).all(|(a, b)| a == b)
             });
             node = match exact {
-                Some((index, (_, value))) if last.is_none_or(|last| index > last) => {
+                Some((index, write)) if last.is_none_or(|last| index > last) => {
                     last = Some(index);
-                    Some(value)
+                    Some(&write.value)
                 }
                 _ => node.and_then(|value| child(value, tokens[depth])),
             };
@@ -98,15 +107,20 @@ impl<'a> PatchBuilder<'a> {
         last: Option<usize>,
     ) -> std::borrow::Cow<'v, Value> {
         let since = last.map_or(0, |last| last + 1);
-        let below = |path: &Vec<String>| {
-            path.len() > tokens.len() && path.iter().zip(tokens).all(|(a, b)| a == b)
+        let below = |write: &&Write| {
+            write.tokens.len() > tokens.len()
+                && write.tokens.iter().zip(tokens).all(|(a, b)| a == b)
         };
-        if !self.writes[since..].iter().any(|(path, _)| below(path)) {
+        if !self.writes[since..].iter().any(|write| below(&write)) {
             return std::borrow::Cow::Borrowed(base);
         }
         let mut rebuilt = base.clone();
-        for (path, written) in self.writes[since..].iter().filter(|(path, _)| below(path)) {
-            write_into(&mut rebuilt, &path[tokens.len()..], written.clone());
+        for write in self.writes[since..].iter().filter(below) {
+            write_into(
+                &mut rebuilt,
+                &write.tokens[tokens.len()..],
+                write.value.clone(),
+            );
         }
         std::borrow::Cow::Owned(rebuilt)
     }
@@ -159,38 +173,49 @@ impl<'a> PatchBuilder<'a> {
         for (depth, token) in parents.iter().enumerate() {
             path.push_back(*token);
             if create_from.is_some_and(|from| depth >= from) {
-                let operation = PatchOperation::Add(AddOperation {
-                    path: path.clone(),
-                    value: Value::Object(Map::new()),
-                });
-                self.record(&tokens[..=depth], operation, Value::Object(Map::new()));
+                self.record(
+                    &tokens[..=depth],
+                    path.clone(),
+                    false,
+                    Value::Object(Map::new()),
+                );
             }
         }
         path.push_back(*leaf);
-        let operation = if replace {
-            PatchOperation::Replace(ReplaceOperation {
-                path,
-                value: value.clone(),
-            })
-        } else {
-            PatchOperation::Add(AddOperation {
-                path,
-                value: value.clone(),
-            })
-        };
-        self.record(tokens, operation, value);
+        self.record(tokens, path, replace, value);
         true
     }
 
-    fn record(&mut self, tokens: &[&str], operation: PatchOperation, value: Value) {
-        self.operations.push(operation);
-        let tokens = tokens.iter().map(|token| (*token).to_owned()).collect();
-        self.writes.push((tokens, value));
+    fn record(&mut self, tokens: &[&str], path: PointerBuf, replace: bool, value: Value) {
+        self.writes.push(Write {
+            tokens: tokens.iter().map(|token| (*token).to_owned()).collect(),
+            path,
+            replace,
+            value,
+        });
     }
 
     /// The operations.
     pub fn finish(self) -> Patch {
-        Patch(self.operations)
+        Patch(
+            self.writes
+                .into_iter()
+                .map(
+                    |Write {
+                         path,
+                         replace,
+                         value,
+                         ..
+                     }| {
+                        if replace {
+                            PatchOperation::Replace(ReplaceOperation { path, value })
+                        } else {
+                            PatchOperation::Add(AddOperation { path, value })
+                        }
+                    },
+                )
+                .collect(),
+        )
     }
 }
 
@@ -254,7 +279,7 @@ mod tests {
         let input = json!({"spec": {"revisionHistoryLimit": 10}});
         let mut builder = PatchBuilder::new(&input);
         assert!(!builder.set(&["spec", "revisionHistoryLimit"], json!(10)));
-        assert!(builder.operations.is_empty());
+        assert!(builder.writes.is_empty());
         assert!(builder.set(&["spec", "revisionHistoryLimit"], json!(5)));
         let patch = builder.finish();
         assert_eq!(
