@@ -100,6 +100,14 @@ impl MountKind {
             MountKind::Device => "volumeDevices",
         }
     }
+
+    /// The member holding the mount's path in the container.
+    fn path_key(self) -> &'static str {
+        match self {
+            MountKind::Filesystem => "mountPath",
+            MountKind::Device => "devicePath",
+        }
+    }
 }
 
 /// One entry of a container's `volumeMounts` or `volumeDevices`.
@@ -273,23 +281,25 @@ fn claim_templates_do_not_shadow_volumes(
 /// Compared exactly, as the API server does.
 fn mount_paths_are_unique(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
     for container in sts.containers() {
-        // path → (kind, `volumeMounts[0].mountPath`) of its first use
-        let mut seen: HashMap<&str, (MountKind, String)> = HashMap::new();
-        let lists = [
-            (MountKind::Filesystem, "mountPath"),
-            (MountKind::Device, "devicePath"),
-        ];
-        for (kind, key) in lists {
+        // path → (kind, index) of its first use; named only for a finding
+        let mut seen: HashMap<&str, (MountKind, usize)> = HashMap::new();
+        for kind in [MountKind::Filesystem, MountKind::Device] {
+            let key = kind.path_key();
             for (index, mount) in list(container.value, kind.field()).iter().enumerate() {
                 let Some(path) = str_of(mount, key) else {
                     continue;
                 };
-                let here = format!("{}[{index}].{key}", kind.field());
-                let Some((first_kind, first)) = seen.get(path) else {
-                    seen.insert(path, (kind, here));
+                let Some(&(first_kind, first_index)) = seen.get(path) else {
+                    seen.insert(path, (kind, index));
                     continue;
                 };
-                let api_says = if *first_kind == kind {
+                let here = format!("{}[{index}].{key}", kind.field());
+                let first = format!(
+                    "{}[{first_index}].{}",
+                    first_kind.field(),
+                    first_kind.path_key()
+                );
+                let api_says = if first_kind == kind {
                     "must be unique"
                 } else {
                     "can not be used in both volumeMounts and volumeDevices"
@@ -363,7 +373,7 @@ fn sub_paths_stay_inside_the_volume(mounts: &[Mount<'_>], out: &mut Vec<Finding>
 fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Finding>) {
     for claim in claims {
         let Some(spec) = claim.spec else { continue };
-        let path = format!("{}/spec/accessModes", claim.path());
+        let path = || format!("{}/spec/accessModes", claim.path());
         let modes = match spec.get("accessModes") {
             None | Some(Value::Null) => &[][..],
             Some(Value::Array(modes)) => modes.as_slice(),
@@ -372,7 +382,7 @@ fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Find
         if modes.is_empty() {
             out.push(Finding::new(
                 "claim-template-access-modes",
-                path,
+                path(),
                 format!(
                     "{} has no accessModes; the controller's PVC create is rejected (at least \
                      1 access mode is required) and the replica never starts",
@@ -392,7 +402,7 @@ fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Find
             if !ACCESS_MODES.contains(&mode) {
                 out.push(Finding::new(
                     "claim-template-access-modes",
-                    format!("{path}/{i}"),
+                    format!("{}/{i}", path()),
                     format!(
                         "{} asks for access mode \"{mode}\", which does not exist; the PVC is \
                          rejected and the replica never starts",
@@ -408,7 +418,7 @@ fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Find
         {
             out.push(Finding::new(
                 "claim-template-access-modes",
-                format!("{path}/{i}"),
+                format!("{}/{i}", path()),
                 format!(
                     "{} combines ReadWriteOncePod with {}; ReadWriteOncePod may not be \
                      combined with other access modes, so the PVC is rejected",
@@ -778,6 +788,23 @@ pub(crate) mod tests {
                 "mount-path-duplicate",
                 "/spec/template/spec/containers/0/volumeDevices/0/devicePath"
             )])
+        );
+        let finding = run(&sts)
+            .into_iter()
+            .find(|f| f.rule == "mount-path-duplicate")
+            .unwrap();
+        assert!(
+            finding.message.contains(
+                "(volumeMounts[0].mountPath and volumeDevices[0].devicePath); the pod is \
+                 rejected (devicePath: can not be used in both volumeMounts and volumeDevices)"
+            ),
+            "{}",
+            finding.message
+        );
+        assert!(
+            finding
+                .hint
+                .starts_with("give volumeDevices[0].devicePath its own path")
         );
     }
 
