@@ -3,7 +3,7 @@
 //!
 //! The body is parsed once, into the few fields stsguard reads (everything else —
 //! `userInfo`, `options`, `requestKind` — is skipped by serde without building values; so
-//! are the object's `managedFields` and last-applied annotation, see [`super::read_model`]).
+//! are the parts of the objects the webhook does not read, see [`super::read_model`]).
 //! Every verdict comes from the engine; this module only decides which requests reach it
 //! (StatefulSet CREATE and UPDATE) and how its answer is written back.
 
