@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
@@ -175,7 +175,7 @@ fn whole_members<'de, A: MapAccess<'de>>(level: Level, mut map: A) -> Result<Val
                 map.next_value_seed(Node::Whole(Level::Annotations))?
             }
             (Level::Metadata, "managedFields") => {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
                 continue;
             }
             (Level::Annotations, LAST_APPLIED) => {
@@ -196,7 +196,7 @@ fn whole_members<'de, A: MapAccess<'de>>(level: Level, mut map: A) -> Result<Val
     Ok(Value::Object(members))
 }
 
-/// An object's listed members; the others are scanned, not built (their keys included).
+/// An object's listed members; the others are read, not built (their keys included).
 fn only_members<'de, A: MapAccess<'de>>(
     reads: &'static [(&'static str, Reads)],
     mut map: A,
@@ -209,11 +209,77 @@ fn only_members<'de, A: MapAccess<'de>>(
                 members.insert(key.into_owned(), value);
             }
             None => {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
             }
         }
     }
     Ok(Value::Object(members))
+}
+
+/// Reads a value without building it. Unlike serde's `IgnoredAny` (which serde_json skips in
+/// one flat loop), every array and object goes through `deserialize_any`, so serde_json's
+/// nesting limit and number checks apply to skipped members as to read ones: a body too deep
+/// or with a number out of range is refused by both webhooks alike (SPEC §6), wherever it is.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
 }
 
 /// An object key, borrowed from the input unless it holds escapes.
