@@ -127,10 +127,12 @@ fn admission_survives_hostile_bodies() {
         );
     }
     let deep_objects = format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
-    // Top-level members an AdmissionReview does not have are skipped by serde without
-    // recursion, whatever their depth; the body is still no review.
+    // Members an AdmissionReview does not have are read too: too deep is too deep anywhere.
     for webhook in [Webhook::Validate, Webhook::Mutate] {
-        assert!(admission::parse(deep_objects.as_bytes(), webhook).is_err());
+        assert_eq!(
+            admission::parse(deep_objects.as_bytes(), webhook).err(),
+            Some(InputError::TooDeep)
+        );
     }
 
     let mut cases: Vec<(&str, Vec<u8>)> = vec![
@@ -147,6 +149,17 @@ fn admission_survives_hostile_bodies() {
             body
         }),
         ("a byte order mark", [b"\xef\xbb\xbf".as_slice(), &review_body("CREATE", &sample(), "null")].concat()),
+        ("a lone surrogate in the last-applied annotation", review_body("UPDATE", r#"{"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"a\":\"\udc00\"}"}}}"#, "{}")),
+        ("a last-applied annotation that is no string, deep", review_body("CREATE", &format!(r#"{{"metadata":{{"annotations":{{"kubectl.kubernetes.io/last-applied-configuration":{}}}}}}}"#, nested_lists(125)), "null")),
+        ("deep and out of range userInfo", {
+            let body = review_body("CREATE", &sample(), "null");
+            let text = String::from_utf8(body).unwrap().replacen(
+                r#""request":{"#,
+                &format!(r#""request":{{"userInfo":{{"extra":{},"uid":1e999999}},"#, nested_lists(200)),
+                1,
+            );
+            text.into_bytes()
+        }),
         ("duplicate keys", review_body("CREATE", r#"{"spec":{"replicas":3,"replicas":"three"},"spec":{"replicas":2}}"#, "null")),
         ("duplicate request", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE"},"request":{"uid":"b","operation":"CREATE"}}"#.to_vec()),
         ("a sample", review_body("CREATE", &sample(), "null")),

@@ -1,20 +1,25 @@
 //! AdmissionReview in, AdmissionReview out: the translation between the API server's wire
 //! format and [`engine::review`]. Pure functions, testable without HTTP.
 //!
-//! The body is parsed once, into the few fields stsguard reads (everything else —
-//! `userInfo`, `options`, `requestKind` — is skipped by serde without building values; so
-//! are the parts of the objects the webhook does not read, see [`super::read_model`]).
+//! The body is parsed once, into the few fields stsguard reads: everything else —
+//! `userInfo`, `options`, `requestKind`, and the parts of the objects the webhook does not
+//! read (see [`super::read_model`]) — is read without building values, held to the same
+//! limits (nesting depth, numbers, escapes) as what is built, so a body is refused exactly
+//! when reading it whole as JSON would refuse it, whichever webhook reads it.
 //! Every verdict comes from the engine; this module only decides which requests reach it
 //! (StatefulSet CREATE and UPDATE) and how its answer is written back.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
 
 use base64::Engine as _;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::read_model::{ForDefaults, Object, Reading, Whole};
+use super::read_model::{ForDefaults, Key, Object, Reading, Skip, Whole};
 use crate::engine::policy::Mode;
 use crate::engine::view::StatefulSet;
 use crate::engine::{self, Context, Finding, KubeVersion, Operation, Policy, Review, Severity};
@@ -132,43 +137,73 @@ pub struct AdmissionRequest {
 }
 
 /// `request` on the wire, its objects read as `R` says.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", bound = "R: Reading")]
-struct RequestIn<R> {
-    uid: String,
-    #[serde(default)]
-    kind: GroupVersionKind,
-    #[serde(default)]
-    resource: GroupVersionResource,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    operation: RequestOperation,
-    #[serde(default)]
-    dry_run: Option<bool>,
-    #[serde(default)]
-    object: Object<R>,
-    #[serde(default)]
-    old_object: Object<R>,
+struct RequestIn<R>(AdmissionRequest, PhantomData<R>);
+
+/// Sets a member read once, refusing a second one as serde's derive does.
+fn once<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    field: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(field));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
 }
 
-impl<R> From<RequestIn<R>> for AdmissionRequest {
-    fn from(request: RequestIn<R>) -> Self {
-        AdmissionRequest {
-            uid: request.uid,
-            kind: request.kind,
-            resource: request.resource,
-            sub_resource: request.sub_resource,
-            name: request.name,
-            namespace: request.namespace,
-            operation: request.operation,
-            dry_run: request.dry_run,
-            object: request.object.0,
-            old_object: request.old_object.0,
+// Written out rather than derived: serde's derive skips members it has no field for
+// (`userInfo`, `options`, `requestKind`, …) in serde_json's flat loop, which checks neither
+// nesting depth nor numbers; `Skip` reads them as everything else is read, so a body is
+// refused wherever its nesting is too deep (SPEC §6).
+impl<'de, R: Reading> Deserialize<'de> for RequestIn<R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RequestVisitor<R>(PhantomData<R>);
+
+        impl<'de, R: Reading> Visitor<'de> for RequestVisitor<R> {
+            type Value = RequestIn<R>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an AdmissionReview request")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RequestIn<R>, A::Error> {
+                let (mut uid, mut kind, mut resource, mut sub_resource) = (None, None, None, None);
+                let (mut name, mut namespace, mut operation, mut dry_run) =
+                    (None, None, None, None);
+                let (mut object, mut old_object) = (None, None);
+                while let Some(Key(key)) = map.next_key()? {
+                    match &*key {
+                        "uid" => once(&mut uid, "uid", &mut map)?,
+                        "kind" => once(&mut kind, "kind", &mut map)?,
+                        "resource" => once(&mut resource, "resource", &mut map)?,
+                        "subResource" => once(&mut sub_resource, "subResource", &mut map)?,
+                        "name" => once(&mut name, "name", &mut map)?,
+                        "namespace" => once(&mut namespace, "namespace", &mut map)?,
+                        "operation" => once(&mut operation, "operation", &mut map)?,
+                        "dryRun" => once(&mut dry_run, "dryRun", &mut map)?,
+                        "object" => once(&mut object, "object", &mut map)?,
+                        "oldObject" => once(&mut old_object, "oldObject", &mut map)?,
+                        _ => map.next_value_seed(Skip)?,
+                    }
+                }
+                let request = AdmissionRequest {
+                    uid: uid.ok_or_else(|| de::Error::missing_field("uid"))?,
+                    kind: kind.unwrap_or_default(),
+                    resource: resource.unwrap_or_default(),
+                    sub_resource: sub_resource.flatten(),
+                    name: name.flatten(),
+                    namespace: namespace.flatten(),
+                    operation: operation.ok_or_else(|| de::Error::missing_field("operation"))?,
+                    dry_run: dry_run.flatten(),
+                    object: object.and_then(|o: Object<R>| o.0),
+                    old_object: old_object.and_then(|o: Object<R>| o.0),
+                };
+                Ok(RequestIn(request, PhantomData))
+            }
         }
+
+        deserializer.deserialize_map(RequestVisitor(PhantomData))
     }
 }
 
@@ -196,14 +231,44 @@ impl AdmissionRequest {
 }
 
 /// The review on the wire; `Q` is its request.
-#[derive(Deserialize)]
 struct ReviewIn<Q> {
-    #[serde(rename = "apiVersion", default)]
     api_version: Option<String>,
-    #[serde(default)]
     kind: Option<String>,
-    // No `default`: serde would ask `Q: Default`; a missing `Option` is `None` anyway.
     request: Option<Q>,
+}
+
+// Written out for the same reason as `RequestIn`'s: members other than these are read by `Skip`.
+impl<'de, Q: Deserialize<'de>> Deserialize<'de> for ReviewIn<Q> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ReviewVisitor<Q>(PhantomData<Q>);
+
+        impl<'de, Q: Deserialize<'de>> Visitor<'de> for ReviewVisitor<Q> {
+            type Value = ReviewIn<Q>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an AdmissionReview")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ReviewIn<Q>, A::Error> {
+                let (mut api_version, mut kind, mut request) = (None, None, None);
+                while let Some(Key(key)) = map.next_key()? {
+                    match &*key {
+                        "apiVersion" => once(&mut api_version, "apiVersion", &mut map)?,
+                        "kind" => once(&mut kind, "kind", &mut map)?,
+                        "request" => once(&mut request, "request", &mut map)?,
+                        _ => map.next_value_seed(Skip)?,
+                    }
+                }
+                Ok(ReviewIn {
+                    api_version: api_version.flatten(),
+                    kind: kind.flatten(),
+                    request: request.flatten(),
+                })
+            }
+        }
+
+        deserializer.deserialize_map(ReviewVisitor(PhantomData))
+    }
 }
 
 /// A parsed AdmissionReview request.
@@ -294,7 +359,7 @@ fn read<R: Reading>(text: &str) -> serde_json::Result<ReviewIn<AdmissionRequest>
     Ok(ReviewIn {
         api_version: review.api_version,
         kind: review.kind,
-        request: review.request.map(AdmissionRequest::from),
+        request: review.request.map(|request| request.0),
     })
 }
 
@@ -633,6 +698,7 @@ fn truncate_warning(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::read_model::LAST_APPLIED;
     use serde_json::json;
 
     fn review_body(request: Value) -> Vec<u8> {
@@ -704,6 +770,94 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every member of the body, read or skipped, at every level, is held to what reading
+    /// the whole body as a `serde_json::Value` would find: both webhooks refuse a body
+    /// exactly when that refuses it, up to the exact nesting limit.
+    #[test]
+    fn refuses_what_reading_the_body_whole_refuses_wherever_it_is() {
+        let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let with = |place: &str, value: &str| match place {
+            "userInfo" | "options" => format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","{place}":{value},"object":{{}}}}}}"#
+            ),
+            "response" => format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","{place}":{value},"request":{{"uid":"u","operation":"CREATE"}}}}"#
+            ),
+            "last-applied" | "container" => {
+                let object = if place == "container" {
+                    format!(
+                        r#"{{"spec":{{"template":{{"spec":{{"containers":[{{"env":{value}}}]}}}}}}}}"#
+                    )
+                } else {
+                    format!(r#"{{"metadata":{{"annotations":{{"{LAST_APPLIED}":{value}}}}}}}"#)
+                };
+                format!(
+                    r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"UPDATE","object":{object},"oldObject":{object}}}}}"#
+                )
+            }
+            _ => unreachable!(),
+        };
+        let mut values: Vec<String> = (118..=126).map(nested).collect();
+        values.extend(
+            [
+                r#""\udc00""#,
+                r#""\ud800 and more""#,
+                r#""\ud83d\ude00 \u0026 \\ud""#,
+                r#""\\udc00""#,
+                "1e999999",
+                "-1e999999",
+                "[1e-999999]",
+                r#"{"a":"\u0000"}"#,
+                r#""tab	inside""#,
+            ]
+            .map(String::from),
+        );
+        let mut answered = 0;
+        for place in [
+            "userInfo",
+            "options",
+            "response",
+            "last-applied",
+            "container",
+        ] {
+            for value in &values {
+                let body = with(place, value);
+                let whole = serde_json::from_str::<Value>(&body);
+                for webhook in [Webhook::Validate, Webhook::Mutate] {
+                    let parsed = parse(body.as_bytes(), webhook);
+                    assert_eq!(
+                        parsed.is_ok(),
+                        whole.is_ok(),
+                        "{place} = {value:.40} on {webhook:?}: {parsed:?} / {whole:?}"
+                    );
+                    answered += usize::from(parsed.is_ok());
+                }
+            }
+        }
+        // Both sides of the limit were reached in every place.
+        assert!(
+            answered > 20 && answered < 5 * 2 * values.len() - 20,
+            "{answered}"
+        );
+    }
+
+    #[test]
+    fn keeps_a_last_applied_value_that_is_no_string_as_it_is() {
+        let object = json!({"metadata": {"annotations": {LAST_APPLIED: {"a": [1, "\u{dc}"]}}}});
+        let body = review_body(json!({"uid": "u", "operation": "CREATE", "object": object}));
+        let review = parse(&body, Webhook::Validate).unwrap();
+        assert_eq!(review.request.object, Some(object));
+        let text = r#"{"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"\u0026\ud83d\ude00"}}}"#;
+        let body = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","object":{text}}}}}"#
+        );
+        let review = parse(body.as_bytes(), Webhook::Validate).unwrap();
+        assert_eq!(
+            review.request.object,
+            Some(json!({"metadata": {"annotations": {}}}))
+        );
     }
 
     #[test]

@@ -179,15 +179,12 @@ fn whole_members<'de, A: MapAccess<'de>>(level: Level, mut map: A) -> Result<Val
                 continue;
             }
             (Level::Annotations, LAST_APPLIED) => {
-                // Skipped as raw text: reading it as a string would unescape the whole
-                // previous manifest (usually the largest string of the body) only to drop
-                // it. Anything but a string is kept for the `schema` rule to report, as it
+                // Anything but a string is kept for the `schema` rule to report, as it
                 // would be without skipping.
-                let raw = map.next_value::<&'de RawValue>()?;
-                if raw.get().starts_with('"') {
-                    continue;
+                match last_applied(&mut map)? {
+                    Some(value) => value,
+                    None => continue,
                 }
-                serde_json::from_str(raw.get()).map_err(de::Error::custom)?
             }
             _ => map.next_value::<Value>()?,
         };
@@ -216,11 +213,62 @@ fn only_members<'de, A: MapAccess<'de>>(
     Ok(Value::Object(members))
 }
 
+/// Reads the value of a last-applied annotation of `metadata.annotations`: `None` for a
+/// string, which is skipped, anything else built whole (for the `schema` rule to report, as
+/// without skipping).
+///
+/// The string is the whole previous manifest, usually the largest of the body and full of
+/// `\\"`: reading it as a string would unescape all of it only to drop it, so it is skipped
+/// as raw text. serde_json's raw skip checks escapes and control characters but not what
+/// reading finds: a lone UTF-16 surrogate (`\\udc00`), or a number out of range or nesting
+/// past the limit in a value that is not a string. Text that may hold one (a string with a
+/// `\\u` escape, or anything but a string) is read again as serde_json reads it in place,
+/// so the body is refused exactly when reading it whole refuses it (SPEC §6).
+fn last_applied<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Value>, A::Error> {
+    let raw = map.next_value::<&'de RawValue>()?.get();
+    // std's `contains` searches a two-byte needle with SIMD: cheap next to the skip.
+    if raw.starts_with('"') && !raw.contains("\\u") {
+        return Ok(None);
+    }
+    match read_in_place(raw, ANNOTATIONS_DEPTH) {
+        Ok(Value::String(_)) => Ok(None),
+        Ok(value) => Ok(Some(value)),
+        Err(error) => Err(de::Error::custom(without_position(&error))),
+    }
+}
+
+/// How many objects enclose the members of `metadata.annotations` in an AdmissionReview: the
+/// review, its request, the object, its metadata and the annotations.
+const ANNOTATIONS_DEPTH: usize = 5;
+
+/// Reads `raw` as serde_json reads a value `depth` arrays and objects deep: inside as many
+/// brackets, so that its nesting limit counts the same levels.
+fn read_in_place(raw: &str, depth: usize) -> serde_json::Result<Value> {
+    let text = format!("{}{raw}{}", "[".repeat(depth), "]".repeat(depth));
+    let mut value: Value = serde_json::from_str(&text)?;
+    for _ in 0..depth {
+        if let Value::Array(items) = &mut value {
+            value = items.pop().unwrap_or(Value::Null);
+        }
+    }
+    Ok(value)
+}
+
+/// A serde_json error's message without its ` at line L column C`: raised again inside the
+/// body, it gets the body's position instead.
+fn without_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rsplit_once(" at line ") {
+        Some((text, _)) if error.line() != 0 => text.to_owned(),
+        _ => message,
+    }
+}
+
 /// Reads a value without building it. Unlike serde's `IgnoredAny` (which serde_json skips in
 /// one flat loop), every array and object goes through `deserialize_any`, so serde_json's
 /// nesting limit and number checks apply to skipped members as to read ones: a body too deep
 /// or with a number out of range is refused by both webhooks alike (SPEC §6), wherever it is.
-struct Skip;
+pub(crate) struct Skip;
 
 impl<'de> DeserializeSeed<'de> for Skip {
     type Value = ();
@@ -283,7 +331,7 @@ impl<'de> Visitor<'de> for Skip {
 }
 
 /// An object key, borrowed from the input unless it holds escapes.
-struct Key<'de>(Cow<'de, str>);
+pub(crate) struct Key<'de>(pub Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -336,12 +336,19 @@ pub fn check_object(object: &Value, old: Option<&Value>) -> Result<(), String> {
 /// object returns no patch; /validate never patches; warnings and messages keep to the
 /// API server's limits. /mutate reads only what the defaults read: it refuses exactly the
 /// bodies /validate refuses, and its answer is the one it would give on the object read
-/// whole.
+/// whole. Neither answers a body that serde_json cannot read whole as a `Value` (too deep,
+/// a number out of range, a lone surrogate), wherever in the body the fault is.
 pub fn check_admission(body: &[u8]) -> Result<(), String> {
+    let readable = serde_json::from_slice::<Value>(body);
     let review = match (
         admission::parse(body, Webhook::Validate),
         admission::parse(body, Webhook::Mutate),
     ) {
+        (Ok(_), Ok(_)) if readable.is_err() => {
+            return Err(format!(
+                "both webhooks read a body serde_json cannot read whole: {readable:?}"
+            ));
+        }
         (Ok(whole), Ok(for_defaults)) => {
             same_mutation(&whole, &for_defaults)?;
             whole
