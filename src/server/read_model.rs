@@ -48,7 +48,7 @@ impl Reading for Whole {
 pub(crate) enum ForDefaults {}
 
 impl Reading for ForDefaults {
-    const ROOT: Node = Node::Only(&engine::defaults::READS);
+    const ROOT: Node = Node::Only(&engine::defaults::READS, OBJECT_DEPTH);
 }
 
 /// `request.object` or `request.oldObject` as a [`Reading`] reads it; `null` is `None`, as
@@ -87,15 +87,20 @@ pub(crate) enum Level {
 #[derive(Clone, Copy)]
 pub(crate) enum Node {
     Whole(Level),
-    Only(&'static Reads),
+    /// What to read of the value, and how many arrays and objects enclose it.
+    Only(&'static Reads, usize),
 }
+
+/// How many objects enclose `request.object` and `request.oldObject` in an AdmissionReview:
+/// the review and its request. serde_json's nesting limit counts from the body's root.
+const OBJECT_DEPTH: usize = 2;
 
 impl<'de> DeserializeSeed<'de> for Node {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         match self {
-            Node::Only(Reads::All) => Value::deserialize(deserializer),
+            Node::Only(Reads::All, _) => Value::deserialize(deserializer),
             _ => deserializer.deserialize_any(self),
         }
     }
@@ -145,12 +150,12 @@ impl<'de> Visitor<'de> for Node {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let Node::Only(Reads::Items(item)) = self else {
+        let Node::Only(Reads::Items(item), depth) = self else {
             // Members are skipped, never items: any other array is read whole.
             return Value::deserialize(SeqAccessDeserializer::new(seq));
         };
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(value) = seq.next_element_seed(Node::Only(item))? {
+        while let Some(value) = seq.next_element_seed(Node::Only(item, depth + 1))? {
             items.push(value);
         }
         Ok(Value::Array(items))
@@ -159,8 +164,8 @@ impl<'de> Visitor<'de> for Node {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
         match self {
             Node::Whole(level) => whole_members(level, map),
-            Node::Only(Reads::Members(members)) => only_members(members, map),
-            Node::Only(_) => Value::deserialize(MapAccessDeserializer::new(map)),
+            Node::Only(Reads::Members(members), depth) => only_members(members, depth + 1, map),
+            Node::Only(..) => Value::deserialize(MapAccessDeserializer::new(map)),
         }
     }
 }
@@ -181,7 +186,7 @@ fn whole_members<'de, A: MapAccess<'de>>(level: Level, mut map: A) -> Result<Val
             (Level::Annotations, LAST_APPLIED) => {
                 // Anything but a string is kept for the `schema` rule to report, as it
                 // would be without skipping.
-                match last_applied(&mut map)? {
+                match last_applied(&mut map, ANNOTATIONS_DEPTH)? {
                     Some(value) => value,
                     None => continue,
                 }
@@ -194,16 +199,21 @@ fn whole_members<'de, A: MapAccess<'de>>(level: Level, mut map: A) -> Result<Val
 }
 
 /// An object's listed members; the others are read, not built (their keys included).
+/// `depth` counts the arrays and objects that enclose the members, this one included.
 fn only_members<'de, A: MapAccess<'de>>(
     reads: &'static [(&'static str, Reads)],
+    depth: usize,
     mut map: A,
 ) -> Result<Value, A::Error> {
     let mut members = Map::new();
     while let Some(Key(key)) = map.next_key()? {
         match reads.iter().find(|(name, _)| *name == key) {
             Some((_, read)) => {
-                let value = map.next_value_seed(Node::Only(read))?;
+                let value = map.next_value_seed(Node::Only(read, depth))?;
                 members.insert(key.into_owned(), value);
+            }
+            None if key == LAST_APPLIED => {
+                last_applied(&mut map, depth)?;
             }
             None => {
                 map.next_value_seed(Skip)?;
@@ -213,33 +223,36 @@ fn only_members<'de, A: MapAccess<'de>>(
     Ok(Value::Object(members))
 }
 
-/// Reads the value of a last-applied annotation of `metadata.annotations`: `None` for a
-/// string, which is skipped, anything else built whole (for the `schema` rule to report, as
-/// without skipping).
+/// Reads the value of a last-applied annotation, `depth` arrays and objects deep: `None` for
+/// a string, which is skipped, anything else built whole (for the `schema` rule to report,
+/// as without skipping).
 ///
 /// The string is the whole previous manifest, usually the largest of the body and full of
-/// `\\"`: reading it as a string would unescape all of it only to drop it, so it is skipped
+/// `\"`: reading it as a string would unescape all of it only to drop it, so it is skipped
 /// as raw text. serde_json's raw skip checks escapes and control characters but not what
-/// reading finds: a lone UTF-16 surrogate (`\\udc00`), or a number out of range or nesting
+/// reading finds: a lone UTF-16 surrogate (`\udc00`), or a number out of range or nesting
 /// past the limit in a value that is not a string. Text that may hold one (a string with a
-/// `\\u` escape, or anything but a string) is read again as serde_json reads it in place,
+/// `\u` escape, or anything but a string) is read again as serde_json reads it in place,
 /// so the body is refused exactly when reading it whole refuses it (SPEC §6).
-fn last_applied<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Value>, A::Error> {
+fn last_applied<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    depth: usize,
+) -> Result<Option<Value>, A::Error> {
     let raw = map.next_value::<&'de RawValue>()?.get();
     // std's `contains` searches a two-byte needle with SIMD: cheap next to the skip.
     if raw.starts_with('"') && !raw.contains("\\u") {
         return Ok(None);
     }
-    match read_in_place(raw, ANNOTATIONS_DEPTH) {
+    match read_in_place(raw, depth) {
         Ok(Value::String(_)) => Ok(None),
         Ok(value) => Ok(Some(value)),
         Err(error) => Err(de::Error::custom(without_position(&error))),
     }
 }
 
-/// How many objects enclose the members of `metadata.annotations` in an AdmissionReview: the
-/// review, its request, the object, its metadata and the annotations.
-const ANNOTATIONS_DEPTH: usize = 5;
+/// How many objects enclose the members of `metadata.annotations`: those around the object,
+/// the object, its metadata and the annotations.
+const ANNOTATIONS_DEPTH: usize = OBJECT_DEPTH + 3;
 
 /// Reads `raw` as serde_json reads a value `depth` arrays and objects deep: inside as many
 /// brackets, so that its nesting limit counts the same levels.
