@@ -13,6 +13,8 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation};
 use serde_json::{Map, Value};
 
+use crate::engine::view::member;
+
 /// Accumulates operations against an object it never copies.
 pub struct PatchBuilder<'a> {
     object: &'a Value,
@@ -33,7 +35,7 @@ struct Write {
 /// The member or item `token` of `value` (an object key, or an index into an array).
 fn child<'v>(value: &'v Value, token: &str) -> Option<&'v Value> {
     match value {
-        Value::Object(map) => map.get(token),
+        Value::Object(map) => member(map, token),
         Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
         _ => None,
     }
@@ -401,7 +403,7 @@ mod tests {
             path.push_back(*token);
             node = match node {
                 Value::Object(map) => {
-                    if map.get(*token).is_none_or(Value::is_null) {
+                    if member(map, token).is_none_or(Value::is_null) {
                         operations.push(PatchOperation::Add(AddOperation {
                             path: path.clone(),
                             value: json!({}),
@@ -426,7 +428,7 @@ mod tests {
         let Value::Object(map) = node else {
             return false;
         };
-        let operation = match map.get(*leaf) {
+        let operation = match member(map, leaf) {
             Some(existing) if *existing == value => return false,
             Some(_) => PatchOperation::Replace(ReplaceOperation {
                 path,

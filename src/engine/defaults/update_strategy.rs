@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Cx, Set, restore};
 use crate::engine::policy::UpdateStrategyType;
-use crate::engine::view::{at, get};
+use crate::engine::view::{at, get, member};
 
 pub const UPDATE_STRATEGY: &str = "updateStrategy";
 pub const PARTITION: &str = "partition";
@@ -25,11 +25,11 @@ fn is_builtin_strategy(strategy: Option<&Value>) -> bool {
     let Some(map) = strategy.as_object() else {
         return strategy.is_null();
     };
-    let type_ok = map.get("type").is_none_or(|t| {
+    let type_ok = member(map, "type").is_none_or(|t| {
         t.as_str()
             .is_some_and(|t| t.is_empty() || t == "RollingUpdate")
     });
-    let rolling_ok = map.get("rollingUpdate").is_none_or(|rolling| {
+    let rolling_ok = member(map, "rollingUpdate").is_none_or(|rolling| {
         rolling.is_null()
             || rolling.as_object().is_some_and(|r| {
                 r.iter().all(|(key, value)| {

@@ -21,7 +21,9 @@ use crate::engine::finding::Finding;
 use crate::engine::gpu_models::GpuModel;
 use crate::engine::quantity::{Quantity, QuantityError};
 use crate::engine::rules::Cx;
-use crate::engine::view::{Container, ContainerKind, StatefulSet, at, escape_token, get, str_of};
+use crate::engine::view::{
+    Container, ContainerKind, StatefulSet, at, escape_token, get, member, str_of,
+};
 
 /// Resources of which one unit is one physical GPU.
 const WHOLE_GPUS: [&str; 4] = [
@@ -108,7 +110,7 @@ impl<'a> Section<'a> {
     fn read(resources: Option<&'a Value>, key: &str) -> Self {
         match resources {
             None | Some(Value::Null) => Section::Missing,
-            Some(Value::Object(resources)) => match resources.get(key) {
+            Some(Value::Object(resources)) => match member(resources, key) {
                 None | Some(Value::Null) => Section::Missing,
                 Some(Value::Object(section)) => Section::Map(section),
                 Some(_) => Section::WrongType,
@@ -120,7 +122,7 @@ impl<'a> Section<'a> {
     /// The value of one resource; `null` counts as not set.
     fn get(self, name: &str) -> Option<&'a Value> {
         match self {
-            Section::Map(section) => section.get(name).filter(|v| !v.is_null()),
+            Section::Map(section) => member(section, name).filter(|v| !v.is_null()),
             Section::Missing | Section::WrongType => None,
         }
     }
@@ -777,7 +779,7 @@ fn gpu_annotations_hold_known_values(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &m
     };
     let path = |key: &str| format!("/spec/template/metadata/annotations/{}", escape_token(key));
     for (key, allowed) in ANNOTATION_VALUES {
-        let Some(value) = annotations.get(key).and_then(Value::as_str) else {
+        let Some(value) = member(annotations, key).and_then(Value::as_str) else {
             continue;
         };
         if allowed.contains(&value) {
@@ -803,7 +805,7 @@ fn gpu_annotations_hold_known_values(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &m
         .map(|m| m.name.to_lowercase())
         .collect();
     for key in GPU_TYPE_ANNOTATIONS {
-        let Some(value) = annotations.get(key).and_then(Value::as_str) else {
+        let Some(value) = member(annotations, key).and_then(Value::as_str) else {
             continue;
         };
         let unknown: Vec<&str> = value

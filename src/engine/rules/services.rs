@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::engine::finding::Finding;
 use crate::engine::rules::Cx;
-use crate::engine::view::{StatefulSet, at, get, map_of, str_of};
+use crate::engine::view::{StatefulSet, at, get, map_of, member, str_of};
 
 /// Runs this family's rules.
 pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
@@ -58,7 +58,7 @@ fn check_selector(sts: &StatefulSet<'_>, name: &str, service: &Value, out: &mut 
         None => Some("it has no selector".to_string()),
         Some(selector) if selector.is_empty() => Some("its selector is empty".to_string()),
         Some(selector) => selector.iter().find_map(|(key, want)| {
-            let have = labels.and_then(|labels| labels.get(key));
+            let have = labels.and_then(|labels| member(labels, key));
             (have != Some(want)).then(|| {
                 format!(
                     "it selects {key}={} but the pod template has {}",

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::finding::Finding;
 use crate::engine::rules::Cx;
-use crate::engine::view::{StatefulSet, at, escape_token, get, int_of, list, str_of};
+use crate::engine::view::{StatefulSet, at, escape_token, get, int_of, list, member, str_of};
 
 /// Runs this family's rules.
 pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
@@ -139,7 +139,7 @@ fn match_labels_match(
         let Some(wanted) = wanted.as_str() else {
             continue;
         };
-        let actual = labels.get(key).and_then(Value::as_str);
+        let actual = member(labels, key).and_then(Value::as_str);
         if actual == Some(wanted) {
             continue;
         }
@@ -249,7 +249,7 @@ fn expression_matches(
     let Some(labels) = labels else {
         return;
     };
-    let actual = labels.get(key).and_then(Value::as_str);
+    let actual = member(labels, key).and_then(Value::as_str);
     let selected = match operator {
         "In" => actual.is_some_and(|a| values.contains(&a)),
         "NotIn" => actual.is_none_or(|a| !values.contains(&a)),

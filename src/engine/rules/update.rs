@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::finding::Finding;
 use crate::engine::rules::Cx;
-use crate::engine::view::{StatefulSet, get};
+use crate::engine::view::{StatefulSet, get, member};
 
 /// The spec fields an update may change.
 const MUTABLE: &[&str] = &[
@@ -38,7 +38,7 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
         if MUTABLE.contains(&field.as_str()) {
             continue;
         }
-        let (new, old) = (new_spec.get(field), old_spec.get(field));
+        let (new, old) = (member(new_spec, field), member(old_spec, field));
         let changed = if field == "volumeClaimTemplates" {
             claim_templates_differ(new, old)
         } else {

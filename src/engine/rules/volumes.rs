@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::engine::finding::Finding;
 use crate::engine::quantity::Quantity;
 use crate::engine::rules::Cx;
-use crate::engine::view::{Container, StatefulSet, get, list, str_of};
+use crate::engine::view::{Container, StatefulSet, get, list, member, str_of};
 
 /// Access modes a PersistentVolumeClaim may ask for (`core.PersistentVolumeAccessMode`).
 const ACCESS_MODES: [&str; 4] = [
@@ -374,7 +374,7 @@ fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Find
     for claim in claims {
         let Some(spec) = claim.spec else { continue };
         let path = || format!("{}/spec/accessModes", claim.path());
-        let modes = match spec.get("accessModes") {
+        let modes = match member(spec, "accessModes") {
             None | Some(Value::Null) => &[][..],
             Some(Value::Array(modes)) => modes.as_slice(),
             Some(_) => continue,
@@ -445,16 +445,16 @@ fn claim_storage_is_requested(claims: &[ClaimTemplate<'_>], out: &mut Vec<Findin
         let path = format!("{}/spec/resources/requests/storage", claim.path());
         // Missing levels mean "not requested"; levels of the wrong type are the schema
         // rule's to report.
-        let requests = match spec.get("resources") {
+        let requests = match member(spec, "resources") {
             None | Some(Value::Null) => None,
-            Some(Value::Object(resources)) => match resources.get("requests") {
+            Some(Value::Object(resources)) => match member(resources, "requests") {
                 None | Some(Value::Null) => None,
                 Some(Value::Object(requests)) => Some(requests),
                 Some(_) => continue,
             },
             Some(_) => continue,
         };
-        let problem = match requests.and_then(|r| r.get("storage")) {
+        let problem = match requests.and_then(|r| member(r, "storage")) {
             None | Some(Value::Null) => "requests no storage".to_string(),
             Some(storage) => match Quantity::from_json(storage) {
                 Err(e) if e.is_wrong_type() => continue,
@@ -562,7 +562,7 @@ fn claim_storage_class_is_pinned(
     }
     for claim in claims {
         let Some(spec) = claim.spec else { continue };
-        if spec.get("storageClassName").is_some_and(|v| !v.is_null()) {
+        if member(spec, "storageClassName").is_some_and(|v| !v.is_null()) {
             continue;
         }
         out.push(Finding::new(
