@@ -212,6 +212,8 @@ fn only_members<'de, A: MapAccess<'de>>(
                 let value = map.next_value_seed(Node::Only(read, depth))?;
                 members.insert(key.into_owned(), value);
             }
+            // The previous manifest, skipped as raw text (checked the same way wherever a
+            // member has that name).
             None if key == LAST_APPLIED => {
                 last_applied(&mut map, depth)?;
             }
