@@ -403,7 +403,7 @@ mod tests {
             path.push_back(*token);
             node = match node {
                 Value::Object(map) => {
-                    if member(map, token).is_none_or(Value::is_null) {
+                    if map.get(*token).is_none_or(Value::is_null) {
                         operations.push(PatchOperation::Add(AddOperation {
                             path: path.clone(),
                             value: json!({}),
@@ -428,7 +428,7 @@ mod tests {
         let Value::Object(map) = node else {
             return false;
         };
-        let operation = match member(map, leaf) {
+        let operation = match map.get(*leaf) {
             Some(existing) if *existing == value => return false,
             Some(_) => PatchOperation::Replace(ReplaceOperation {
                 path,
