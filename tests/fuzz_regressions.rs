@@ -160,6 +160,7 @@ fn admission_survives_hostile_bodies() {
             );
             text.into_bytes()
         }),
+        ("serde_json's raw-value token as a key", review_body("UPDATE", r#"{"metadata":{"labels":{"$serde_json::private::RawValue":1}},"spec":{"selector":{"$serde_json::private::RawValue":"[1]"},"template":{"spec":{"containers":[{"env":{"$serde_json::private::RawValue":{}}}]}}}}"#, r#"{"$serde_json::private::RawValue":null}"#)),
         ("duplicate keys", review_body("CREATE", r#"{"spec":{"replicas":3,"replicas":"three"},"spec":{"replicas":2}}"#, "null")),
         ("duplicate request", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","operation":"CREATE"},"request":{"uid":"b","operation":"CREATE"}}"#.to_vec()),
         ("a sample", review_body("CREATE", &sample(), "null")),

@@ -860,6 +860,39 @@ mod tests {
         );
     }
 
+    /// serde_json's `Value` takes an object whose first key is its private raw-value token
+    /// for a raw value, and refuses it unless that member is a string; both webhooks read it
+    /// as the JSON object it is, wherever it is, read or skipped.
+    #[test]
+    fn reads_every_key_as_a_plain_key() {
+        const TOKEN: &str = "$serde_json::private::RawValue";
+        for value in [json!(1), json!("[1]"), json!({"a": [1]}), json!(null)] {
+            let member = json!({ TOKEN: value });
+            let object = json!({
+                "metadata": {"name": "web", "labels": member, "annotations": member},
+                "spec": {
+                    "replicas": 1,
+                    "selector": member,
+                    "template": {"spec": {"containers": [{"name": "c", "env": [member]}]}},
+                },
+                "status": member,
+            });
+            let body = review_body(json!({
+                "uid": "u", "operation": "UPDATE", "userInfo": member,
+                "object": object, "oldObject": member,
+            }));
+            let review = parse(&body, Webhook::Validate).unwrap();
+            assert_eq!(review.request.object, Some(object.clone()), "{value}");
+            assert_eq!(review.request.old_object, Some(member.clone()), "{value}");
+            let review = parse(&body, Webhook::Mutate).unwrap();
+            assert_eq!(
+                review.request.object.unwrap()["spec"]["selector"],
+                member,
+                "{value}"
+            );
+        }
+    }
+
     #[test]
     fn refuses_unknown_operations() {
         let body = review_body(json!({"uid": "u", "operation": "PATCH"}));

@@ -21,7 +21,6 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Deserialize;
-use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
@@ -94,13 +93,93 @@ impl<'de> DeserializeSeed<'de> for Node {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         match self {
-            Node::Only(Reads::All, _) => Value::deserialize(deserializer),
+            Node::Only(Reads::All, _) => Build.deserialize(deserializer),
             _ => deserializer.deserialize_any(self),
         }
     }
 }
 
 impl<'de> Visitor<'de> for Node {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Build.visit_bool(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Build.visit_i64(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Build.visit_u64(v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Build.visit_f64(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Build.visit_str(v)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Build.visit_string(v)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Build.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Build.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let Node::Only(Reads::Items(item), depth) = self else {
+            // Members are skipped, never items: any other array is read whole.
+            return Build.visit_seq(seq);
+        };
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(value) = seq.next_element_seed(Node::Only(item, depth + 1))? {
+            items.push(value);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        match self {
+            Node::Whole(level) => whole_members(level, map),
+            Node::Only(Reads::Members(members), depth) => only_members(members, depth + 1, map),
+            Node::Only(..) => Build.visit_map(map),
+        }
+    }
+}
+
+/// Builds a whole value as `serde_json::Value`'s own `Deserialize` does, with one
+/// difference: every key is a plain key. serde_json takes an object whose first key is its
+/// private `$serde_json::private::RawValue` token for a raw value, and refuses it unless that
+/// member is a string. Such an object is JSON like any other (SPEC §6 refuses only bodies
+/// that are not), and reading it so everywhere keeps `/validate`, which builds it, and
+/// `/mutate`, which skips it, refusing the same bodies.
+struct Build;
+
+impl<'de> DeserializeSeed<'de> for Build {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Build {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -144,23 +223,20 @@ impl<'de> Visitor<'de> for Node {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let Node::Only(Reads::Items(item), depth) = self else {
-            // Members are skipped, never items: any other array is read whole.
-            return Value::deserialize(SeqAccessDeserializer::new(seq));
-        };
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(value) = seq.next_element_seed(Node::Only(item, depth + 1))? {
+        let mut items = Vec::new();
+        while let Some(value) = seq.next_element_seed(Build)? {
             items.push(value);
         }
         Ok(Value::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
-        match self {
-            Node::Whole(level) => whole_members(level, map),
-            Node::Only(Reads::Members(members), depth) => only_members(members, depth + 1, map),
-            Node::Only(..) => Value::deserialize(MapAccessDeserializer::new(map)),
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Build)?;
+            members.insert(key, value);
         }
+        Ok(Value::Object(members))
     }
 }
 
@@ -185,7 +261,7 @@ fn whole_members<'de, A: MapAccess<'de>>(level: Level, mut map: A) -> Result<Val
                     None => continue,
                 }
             }
-            _ => map.next_value::<Value>()?,
+            _ => map.next_value_seed(Build)?,
         };
         members.insert(key, value);
     }
@@ -261,7 +337,9 @@ const ANNOTATIONS_DEPTH: usize = OBJECT_DEPTH + 3;
 /// brackets, so that its nesting limit counts the same levels.
 fn read_in_place(raw: &str, depth: usize) -> serde_json::Result<Value> {
     let text = format!("{}{raw}{}", "[".repeat(depth), "]".repeat(depth));
-    let mut value: Value = serde_json::from_str(&text)?;
+    let mut reader = serde_json::Deserializer::from_str(&text);
+    let mut value = Build.deserialize(&mut reader)?;
+    reader.end()?;
     for _ in 0..depth {
         if let Value::Array(items) = &mut value {
             value = items.pop().unwrap_or(Value::Null);
