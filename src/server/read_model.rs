@@ -317,9 +317,19 @@ fn last_applied<'de, A: MapAccess<'de>>(
     match read_in_place(raw, depth) {
         Ok(Value::String(_)) => Ok(None),
         Ok(value) => Ok(Some(value)),
-        Err(error) => Err(de::Error::custom(without_position(&error))),
+        // Raised again as a custom error, the only kind a visitor can raise: marked when
+        // the text is not JSON, so that the body gets the answer the same fault gets
+        // anywhere else (`admission::parse` reads the mark).
+        Err(error) if error.is_data() => Err(de::Error::custom(without_position(&error))),
+        Err(error) => Err(de::Error::custom(format_args!(
+            "{NOT_JSON}{}",
+            without_position(&error)
+        ))),
     }
 }
+
+/// Starts the message of an error [`last_applied`] raises again for text that is not JSON.
+pub(crate) const NOT_JSON: &str = "not JSON: ";
 
 /// Whether JSON string text may hold an escaped UTF-16 surrogate (`\uD800` to `\uDFFF`):
 /// each starts `\ud` or `\uD` (an escaped backslash followed by `ud` matches too, which
