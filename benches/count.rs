@@ -13,7 +13,8 @@
 //! Workloads: `parse` and `parse-mutate` (read the AdmissionReview 029 as `/validate` and
 //! as `/mutate` read it), `validate` and `mutate` (the whole
 //! request without HTTP and TLS: parse, decide, encode), `file` (review the seed cassandra
-//! StatefulSet as `stsguard validate` does, normalisation included). `compact-parse`,
+//! StatefulSet as `stsguard validate` does, normalisation included), `file-mutate` (the same
+//! with the defaults, as `stsguard mutate` does). `compact-parse`,
 //! `compact-validate` and `compact-mutate` use the same review without the recorded file's
 //! indentation (7.4 KB instead of 15.6 KB), as the API server sends it.
 
@@ -71,7 +72,7 @@ fn run(workload: &str, iterations: usize) -> Result<(), String> {
         }
         "validate" => webhook(Webhook::Validate)?,
         "mutate" => webhook(Webhook::Mutate)?,
-        "file" => {
+        "file" | "file-mutate" => {
             let text = read("tests/data/examples/cassandra.yaml")?;
             let source = input::parse_source("cassandra.yaml".into(), text.as_bytes());
             let object = source
@@ -80,8 +81,10 @@ fn run(workload: &str, iterations: usize) -> Result<(), String> {
                 .filter_map(|d| d.ok()?.value)
                 .find(input::is_statefulset)
                 .ok_or("no StatefulSet in cassandra.yaml")?;
+            // `stsguard validate` computes no patch, `stsguard mutate` both halves.
             let context = Context {
                 source: Source::File,
+                defaults: workload == "file-mutate",
                 ..Context::default()
             };
             for _ in 0..iterations {
@@ -98,7 +101,7 @@ fn run(workload: &str, iterations: usize) -> Result<(), String> {
         other => {
             return Err(format!(
                 "unknown workload {other:?}: [compact-]parse, [compact-]validate, \
-                 [compact-]mutate or file"
+                 [compact-]mutate, file or file-mutate"
             ));
         }
     }
@@ -113,7 +116,7 @@ fn main() -> ExitCode {
     let (Some(workload), Some(Ok(iterations))) = (args.first(), args.get(1).map(|n| n.parse()))
     else {
         eprintln!(
-            "usage: count <[compact-]parse|[compact-]validate|[compact-]mutate|file> <iterations>"
+            "usage: count <[compact-]parse|[compact-]validate|[compact-]mutate|file|file-mutate> <iterations>"
         );
         return ExitCode::from(2);
     };

@@ -1,7 +1,9 @@
 //! The policy engine: pure and synchronous, no I/O. The webhook and the CLI both call
-//! [`review`]; nothing else decides a verdict.
+//! [`review`] (or [`review_doc`], the same review of an object read into a [`Doc`]); nothing
+//! else decides a verdict.
 
 pub mod defaults;
+pub mod doc;
 pub mod finding;
 pub mod gpu_models;
 pub mod normalize;
@@ -11,6 +13,7 @@ pub mod rules;
 pub mod suggest;
 pub mod view;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde_json::Value;
@@ -18,6 +21,7 @@ use serde_json::Value;
 pub use finding::{Finding, Severity};
 pub use policy::Policy;
 
+use doc::Doc;
 use view::StatefulSet;
 
 /// The admission operation under review.
@@ -151,7 +155,9 @@ pub const IGNORE_ANNOTATION: &str = "stsguard.dev/ignore";
 /// Reviews one StatefulSet: the one entry point of stsguard.
 ///
 /// `object` is the raw JSON (from an AdmissionReview or from YAML); `old_object` the
-/// previous version on UPDATE. DELETE and CONNECT are never judged.
+/// previous version on UPDATE. DELETE and CONNECT are never judged. The rules read the
+/// object as a [`Doc`] (borrowing this `Value`'s strings); [`review_doc`] is the same review
+/// for a caller that has read the object into one already.
 pub fn review(
     policy: &Policy,
     operation: Operation,
@@ -162,37 +168,146 @@ pub fn review(
     if !object.is_object() {
         return Err(EngineError::NotAnObject(json_type(object)));
     }
-    if matches!(operation, Operation::Delete | Operation::Connect) {
+    let Some((namespace, settings)) = scope(policy, operation, object, context) else {
         return Ok(Review::default());
+    };
+
+    let old_object = match operation {
+        Operation::Update => old_object.filter(|old| old.is_object()),
+        _ => None,
+    };
+    // The rules read a `Doc` borrowing `object`; a file gets the apps/v1 defaults first.
+    let file = context.source == Source::File;
+    let read = |value| {
+        let mut doc = Doc::from(value);
+        if file {
+            normalize::apply_doc(&mut doc);
+        }
+        doc
+    };
+    let docs = (context.checks || (context.defaults && file))
+        .then(|| (read(object), old_object.map(read)));
+    let mut review = Review::default();
+    if context.checks
+        && let Some((doc, old_doc)) = &docs
+    {
+        judge(
+            policy,
+            &settings,
+            namespace,
+            doc,
+            old_doc.as_ref(),
+            context,
+            &mut review,
+        );
+    }
+    if context.defaults {
+        // The defaults patch `object`, judging it as the API server would store it.
+        let (normalized, old_normalized) = match &docs {
+            Some((doc, old_doc)) if file => (
+                Cow::Owned(doc.to_value()),
+                old_doc.as_ref().map(|old| Cow::Owned(old.to_value())),
+            ),
+            _ => (Cow::Borrowed(object), old_object.map(Cow::Borrowed)),
+        };
+        let mutation = defaults::mutate(
+            &settings.defaults,
+            operation,
+            object,
+            &normalized,
+            old_normalized.as_deref(),
+        );
+        review.patch = mutation.patch;
+        review.defaulted = mutation.defaulted;
+    }
+    Ok(review)
+}
+
+/// [`review`] of an object read into a [`Doc`] (the validating webhook reads the body so):
+/// the same findings, and never a patch — the defaults patch a `serde_json::Value`, so
+/// `context.defaults` is not read. An object from a file (`Source::File`) goes through
+/// `review`, which normalises it.
+pub fn review_doc(
+    policy: &Policy,
+    operation: Operation,
+    object: &Doc<'_>,
+    old_object: Option<&Doc<'_>>,
+    context: &Context<'_>,
+) -> Result<Review, EngineError> {
+    let context = &Context {
+        defaults: false,
+        ..*context
+    };
+    if context.source == Source::File {
+        let old_object = old_object.map(Doc::to_value);
+        return review(
+            policy,
+            operation,
+            &object.to_value(),
+            old_object.as_ref(),
+            context,
+        );
+    }
+    if !object.is_object() {
+        return Err(EngineError::NotAnObject(json_type(&object.to_value())));
+    }
+    let Some((namespace, settings)) = scope(policy, operation, object, context) else {
+        return Ok(Review::default());
+    };
+    let old = match operation {
+        Operation::Update => old_object.filter(|old| old.is_object()),
+        _ => None,
+    };
+    let mut review = Review::default();
+    if context.checks {
+        judge(
+            policy,
+            &settings,
+            namespace,
+            object,
+            old,
+            context,
+            &mut review,
+        );
+    }
+    Ok(review)
+}
+
+/// The namespace an object is judged in and the policy's settings for it; `None` when
+/// nothing is judged (DELETE, CONNECT, an exempt namespace).
+fn scope<'p, 'o, T: view::Tree>(
+    policy: &'p Policy,
+    operation: Operation,
+    object: &'o T,
+    context: &Context<'o>,
+) -> Option<(&'o str, std::borrow::Cow<'p, policy::Settings>)> {
+    if matches!(operation, Operation::Delete | Operation::Connect) {
+        return None;
     }
     let namespace = StatefulSet::new(object)
         .namespace()
         .or(context.namespace)
         .unwrap_or("default");
     if policy.is_exempt(namespace) {
-        return Ok(Review::default());
+        return None;
     }
-    let settings = policy.settings_for(namespace);
+    Some((namespace, policy.settings_for(namespace)))
+}
 
-    let input = object;
-    let (object, old_object) = match context.source {
-        Source::ApiServer => (
-            std::borrow::Cow::Borrowed(object),
-            old_object.map(std::borrow::Cow::Borrowed),
-        ),
-        Source::File => (
-            std::borrow::Cow::Owned(normalize::apply(object)),
-            old_object.map(|old| std::borrow::Cow::Owned(normalize::apply(old))),
-        ),
-    };
-    let old = match operation {
-        Operation::Update => old_object.as_deref().filter(|old| old.is_object()),
-        _ => None,
-    };
-    let sts = StatefulSet::new(&object);
+/// Runs the rules and applies the policy's levels, the ignore annotation and ratcheting.
+fn judge(
+    policy: &Policy,
+    settings: &policy::Settings,
+    namespace: &str,
+    object: &Doc<'_>,
+    old: Option<&Doc<'_>>,
+    context: &Context<'_>,
+    review: &mut Review,
+) {
+    let sts = StatefulSet::new(object);
     let cx = rules::Cx {
         policy,
-        settings: &settings,
+        settings,
         namespace,
         kube_version: context.kube_version,
         strict: context.strict,
@@ -200,27 +315,24 @@ pub fn review(
         old: old.map(StatefulSet::new),
     };
     let mut raw = Vec::new();
-    if context.checks {
-        rules::check_all(&sts, &cx, &mut raw);
-    }
+    rules::check_all(&sts, &cx, &mut raw);
 
     // Ratcheting (SPEC §3): what the old object already had warns, never denies, so that
     // introducing stsguard does not block scaling or deleting existing StatefulSets.
     let preexisting: HashSet<(&'static str, String)> = match old {
-        Some(old) if context.checks => {
+        Some(old) => {
             let old_cx = rules::Cx { old: None, ..cx };
             let mut old_findings = Vec::new();
             rules::check_all(&StatefulSet::new(old), &old_cx, &mut old_findings);
             old_findings.into_iter().map(|f| (f.rule, f.path)).collect()
         }
-        _ => HashSet::new(),
+        None => HashSet::new(),
     };
 
     let ignored: Vec<&str> = sts
         .annotation(IGNORE_ANNOTATION)
         .map(|list| list.split(',').map(str::trim).collect())
         .unwrap_or_default();
-    let mut review = Review::default();
     for mut finding in raw {
         let Some(severity) = settings.severity(finding.rule, finding.severity) else {
             continue;
@@ -240,13 +352,6 @@ pub fn review(
         }
         review.findings.push(finding);
     }
-
-    if context.defaults {
-        let mutation = defaults::mutate(&settings.defaults, operation, input, &object, old);
-        review.patch = mutation.patch;
-        review.defaulted = mutation.defaulted;
-    }
-    Ok(review)
 }
 
 fn json_type(value: &Value) -> &'static str {

@@ -1,64 +1,72 @@
 //! The apps/v1 API defaults (`SetDefaults_StatefulSet`) applied to offline input, so that a
 //! file and the same object as the API server sends it give the same findings (SPEC §1).
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::doc::{Doc, Members};
 
 /// Returns `object` with the defaults the API server would apply on create.
 pub fn apply(object: &Value) -> Value {
-    let mut object = object.clone();
-    apply_in_place(&mut object);
-    object
+    let mut doc = Doc::from(object);
+    apply_doc(&mut doc);
+    doc.to_value()
 }
 
-/// Applies the defaults in place. Only fields that are missing are filled; a field of the
-/// wrong type is left for the `schema` rule to report.
-pub fn apply_in_place(object: &mut Value) {
-    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+/// Applies the defaults to a [`Doc`] (the engine reviews files so, without copying the
+/// `Value` first). Only fields that are missing are filled; a field of the wrong type is left
+/// for the `schema` rule to report.
+pub fn apply_doc(object: &mut Doc<'_>) {
+    let Some(spec) = object.get_mut("spec").and_then(Doc::as_object_mut) else {
         return;
     };
-    spec.entry("replicas").or_insert(json!(1));
-    spec.entry("podManagementPolicy")
-        .or_insert(json!("OrderedReady"));
-    spec.entry("revisionHistoryLimit").or_insert(json!(10));
+    spec.or_insert("replicas", || Doc::Number(1.into()));
+    spec.or_insert("podManagementPolicy", || text("OrderedReady"));
+    spec.or_insert("revisionHistoryLimit", || Doc::Number(10.into()));
     if let Some(strategy) = spec
-        .entry("updateStrategy")
-        .or_insert_with(|| Value::Object(Map::new()))
+        .or_insert("updateStrategy", || Doc::Object(Members::default()))
         .as_object_mut()
     {
         // The partition is only defaulted together with an empty type: a user who wrote
         // `type: RollingUpdate` without rollingUpdate gets no rollingUpdate from the API
         // server either.
         if strategy.get("type").is_none_or(|t| t.as_str() == Some("")) {
-            strategy.insert("type".into(), json!("RollingUpdate"));
-            strategy
-                .entry("rollingUpdate")
-                .or_insert_with(|| json!({"partition": 0}));
+            strategy.insert("type", text("RollingUpdate"));
+            strategy.or_insert("rollingUpdate", || {
+                let mut rolling = Members::default();
+                rolling.insert("partition", Doc::Number(0.into()));
+                Doc::Object(rolling)
+            });
         }
-        if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate")
+        if strategy.get("type").and_then(Doc::as_str) == Some("RollingUpdate")
             && let Some(rolling) = strategy
                 .get_mut("rollingUpdate")
-                .and_then(Value::as_object_mut)
+                .and_then(Doc::as_object_mut)
         {
-            rolling.entry("partition").or_insert(json!(0));
+            rolling.or_insert("partition", || Doc::Number(0.into()));
         }
     }
     if let Some(claims) = spec
         .get_mut("volumeClaimTemplates")
-        .and_then(Value::as_array_mut)
+        .and_then(Doc::as_array_mut)
     {
         for claim in claims {
-            if let Some(claim_spec) = claim.get_mut("spec").and_then(Value::as_object_mut) {
-                claim_spec
-                    .entry("volumeMode")
-                    .or_insert(json!("Filesystem"));
+            if let Some(claim_spec) = claim.get_mut("spec").and_then(Doc::as_object_mut) {
+                claim_spec.or_insert("volumeMode", || text("Filesystem"));
             }
         }
     }
 }
 
+fn text(value: &'static str) -> Doc<'static> {
+    Doc::String(Cow::Borrowed(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn fills_the_api_server_defaults() {

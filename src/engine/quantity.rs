@@ -28,7 +28,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use serde_json::Value;
+use crate::engine::doc::Doc;
 
 /// Nano-units per unit.
 const NANOS_PER_UNIT: i128 = 1_000_000_000;
@@ -137,10 +137,10 @@ impl Quantity {
 
     /// Reads a quantity from JSON: a string, or a number (YAML `1` and `0.5` are quantities
     /// too; the API server's `Quantity.UnmarshalJSON` accepts both).
-    pub fn from_json(value: &Value) -> Result<Quantity, QuantityError> {
+    pub fn from_json(value: &Doc<'_>) -> Result<Quantity, QuantityError> {
         match value {
-            Value::String(text) => Quantity::parse(text),
-            Value::Number(number) => {
+            Doc::String(text) => Quantity::parse(text),
+            Doc::Number(number) => {
                 if let Some(units) = number.as_i64() {
                     Ok(Quantity::from_i64(units))
                 } else if let Some(units) = number.as_u64() {
@@ -153,10 +153,10 @@ impl Quantity {
                     Quantity::parse(&number.to_string())
                 }
             }
-            Value::Null => Err(QuantityError::NotAQuantity { kind: "null" }),
-            Value::Bool(_) => Err(QuantityError::NotAQuantity { kind: "boolean" }),
-            Value::Array(_) => Err(QuantityError::NotAQuantity { kind: "array" }),
-            Value::Object(_) => Err(QuantityError::NotAQuantity { kind: "object" }),
+            Doc::Null => Err(QuantityError::NotAQuantity { kind: "null" }),
+            Doc::Bool(_) => Err(QuantityError::NotAQuantity { kind: "boolean" }),
+            Doc::Array(_) => Err(QuantityError::NotAQuantity { kind: "array" }),
+            Doc::Object(_) => Err(QuantityError::NotAQuantity { kind: "object" }),
         }
     }
 
@@ -470,25 +470,24 @@ mod tests {
 
     #[test]
     fn reads_strings_and_numbers_from_json() {
-        assert_eq!(Quantity::from_json(&json!("1Gi")), Ok(q("1Gi")));
-        assert_eq!(Quantity::from_json(&json!(1)), Ok(q("1")));
-        assert_eq!(Quantity::from_json(&json!(0.5)), Ok(q("500m")));
-        assert_eq!(Quantity::from_json(&json!(-2)), Ok(q("-2")));
-        assert_eq!(Quantity::from_json(&json!(1e300)), Ok(q("1e300")));
-        assert_eq!(Quantity::from_json(&json!(1e-7)), Ok(q("100n")));
+        fn from_value(value: &serde_json::Value) -> Result<Quantity, QuantityError> {
+            Quantity::from_json(&crate::engine::doc::Doc::from(value))
+        }
+        assert_eq!(from_value(&json!("1Gi")), Ok(q("1Gi")));
+        assert_eq!(from_value(&json!(1)), Ok(q("1")));
+        assert_eq!(from_value(&json!(0.5)), Ok(q("500m")));
+        assert_eq!(from_value(&json!(-2)), Ok(q("-2")));
+        assert_eq!(from_value(&json!(1e300)), Ok(q("1e300")));
+        assert_eq!(from_value(&json!(1e-7)), Ok(q("100n")));
         assert_eq!(
-            Quantity::from_json(&json!(u64::MAX)),
+            from_value(&json!(u64::MAX)),
             Ok(Quantity::from_i64(i64::MAX))
         );
         for wrong in [json!(true), json!(null), json!([1]), json!({"a": 1})] {
-            let err = Quantity::from_json(&wrong).unwrap_err();
+            let err = from_value(&wrong).unwrap_err();
             assert!(err.is_wrong_type(), "{wrong}");
         }
-        assert!(
-            !Quantity::from_json(&json!("x"))
-                .unwrap_err()
-                .is_wrong_type()
-        );
+        assert!(!from_value(&json!("x")).unwrap_err().is_wrong_type());
     }
 
     #[test]

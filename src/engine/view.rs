@@ -4,20 +4,100 @@
 //! a linter must keep judging the rest of an object when one field has the wrong type (the
 //! `schema` rule reports that field), and reading only what the rules need keeps the
 //! webhook's hot path cheap (SPEC §1). Field names follow `k8s_openapi::api::apps::v1`.
+//!
+//! The rules read a [`Doc`]; the defaults, which patch the object, and `stsguard plan` read
+//! the `serde_json::Value` they have. The helpers read either ([`Tree`]).
 
 use serde_json::{Map, Value};
 
+use super::doc::{Doc, Members};
+
+/// A JSON tree the helpers read: [`Doc`] or `serde_json::Value`.
+pub trait Tree: Sized {
+    /// An object's members.
+    type Map;
+    fn map(&self) -> Option<&Self::Map>;
+    fn member<'m>(map: &'m Self::Map, key: &str) -> Option<&'m Self>;
+    fn items(&self) -> Option<&[Self]>;
+    fn text(&self) -> Option<&str>;
+    fn int(&self) -> Option<i64>;
+    /// The value a missing member reads as.
+    fn null<'x>() -> &'x Self
+    where
+        Self: 'x;
+}
+
+impl Tree for Value {
+    type Map = Map<String, Value>;
+
+    fn map(&self) -> Option<&Self::Map> {
+        self.as_object()
+    }
+
+    fn member<'m>(map: &'m Self::Map, key: &str) -> Option<&'m Self> {
+        member(map, key)
+    }
+
+    fn items(&self) -> Option<&[Self]> {
+        self.as_array().map(Vec::as_slice)
+    }
+
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+
+    fn int(&self) -> Option<i64> {
+        self.as_i64()
+    }
+
+    fn null<'x>() -> &'x Self {
+        static NULL: Value = Value::Null;
+        &NULL
+    }
+}
+
+impl<'a> Tree for Doc<'a> {
+    type Map = Members<'a>;
+
+    fn map(&self) -> Option<&Self::Map> {
+        self.as_object()
+    }
+
+    fn member<'m>(map: &'m Self::Map, key: &str) -> Option<&'m Self> {
+        map.get(key)
+    }
+
+    fn items(&self) -> Option<&[Self]> {
+        self.as_array().map(Vec::as_slice)
+    }
+
+    fn text(&self) -> Option<&str> {
+        self.as_str()
+    }
+
+    fn int(&self) -> Option<i64> {
+        self.as_i64()
+    }
+
+    fn null<'x>() -> &'x Self
+    where
+        Self: 'x,
+    {
+        Doc::null()
+    }
+}
+
 /// `value[key]` when `value` is an object holding `key`.
-pub fn get<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
-    member(value.as_object()?, key)
+pub fn get<'v, T: Tree>(value: &'v T, key: &str) -> Option<&'v T> {
+    T::member(value.map()?, key)
 }
 
 /// `map[key]`, as `Map::get` finds it.
 ///
 /// A Kubernetes object has a handful of members per level, and the map's own lookup hashes
 /// the key with SipHash first, which costs more than comparing it with every key of a small
-/// map; the rules and defaults look keys up over a hundred times per object. Keys are
-/// unique, so both ways find the same member.
+/// map; the defaults look keys up dozens of times per object. Keys are unique, so both ways
+/// find the same member.
 pub fn member<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     if map.len() <= SCAN_UP_TO {
         map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
@@ -31,30 +111,28 @@ pub fn member<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 const SCAN_UP_TO: usize = 16;
 
 /// Follows a chain of object keys.
-pub fn at<'a>(value: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+pub fn at<'v, T: Tree>(value: &'v T, keys: &[&str]) -> Option<&'v T> {
     keys.iter().try_fold(value, |v, k| get(v, k))
 }
 
 /// A string field; `None` when missing or not a string.
-pub fn str_of<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
-    get(value, key)?.as_str()
+pub fn str_of<'v, T: Tree>(value: &'v T, key: &str) -> Option<&'v str> {
+    get(value, key)?.text()
 }
 
 /// An integer field; `None` when missing or not an integer.
-pub fn int_of(value: &Value, key: &str) -> Option<i64> {
-    get(value, key)?.as_i64()
+pub fn int_of<T: Tree>(value: &T, key: &str) -> Option<i64> {
+    get(value, key)?.int()
 }
 
 /// An array field; empty when missing or not an array.
-pub fn list<'a>(value: &'a Value, key: &str) -> &'a [Value] {
-    get(value, key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+pub fn list<'v, T: Tree>(value: &'v T, key: &str) -> &'v [T] {
+    get(value, key).and_then(T::items).unwrap_or(&[])
 }
 
 /// An object field; `None` when missing or not an object.
-pub fn map_of<'a>(value: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
-    get(value, key)?.as_object()
+pub fn map_of<'v, T: Tree>(value: &'v T, key: &str) -> Option<&'v T::Map> {
+    get(value, key)?.map()
 }
 
 /// Which parts of a JSON value a computation reads; a reader may leave the rest unbuilt.
@@ -98,14 +176,23 @@ impl ContainerKind {
 }
 
 /// One container of the pod template, with where it sits.
-#[derive(Clone, Copy, Debug)]
-pub struct Container<'a> {
+#[derive(Debug)]
+pub struct Container<'a, T = Doc<'a>> {
     pub kind: ContainerKind,
     pub index: usize,
-    pub value: &'a Value,
+    pub value: &'a T,
 }
 
-impl<'a> Container<'a> {
+// Derived, these would ask `T: Clone`; a container only holds a reference.
+impl<T> Clone for Container<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Container<'_, T> {}
+
+impl<'a, T: Tree> Container<'a, T> {
     /// `/spec/template/spec/containers/3`
     pub fn path(&self) -> String {
         format!("/spec/template/spec/{}/{}", self.kind.field(), self.index)
@@ -126,23 +213,29 @@ impl<'a> Container<'a> {
 
 /// A StatefulSet as the rules see it: the raw object plus shortcuts to the parts every
 /// rule family reads.
-#[derive(Clone, Copy, Debug)]
-pub struct StatefulSet<'a> {
-    pub object: &'a Value,
-    pub spec: &'a Value,
+#[derive(Debug)]
+pub struct StatefulSet<'a, T = Doc<'a>> {
+    pub object: &'a T,
+    pub spec: &'a T,
     /// `spec.template`
-    pub template: &'a Value,
+    pub template: &'a T,
     /// `spec.template.spec`
-    pub pod: &'a Value,
+    pub pod: &'a T,
 }
 
-static NULL: Value = Value::Null;
+impl<T> Clone for StatefulSet<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
 
-impl<'a> StatefulSet<'a> {
-    pub fn new(object: &'a Value) -> Self {
-        let spec = get(object, "spec").unwrap_or(&NULL);
-        let template = get(spec, "template").unwrap_or(&NULL);
-        let pod = get(template, "spec").unwrap_or(&NULL);
+impl<T> Copy for StatefulSet<'_, T> {}
+
+impl<'a, T: Tree> StatefulSet<'a, T> {
+    pub fn new(object: &'a T) -> Self {
+        let spec = get(object, "spec").unwrap_or(T::null());
+        let template = get(spec, "template").unwrap_or(T::null());
+        let pod = get(template, "spec").unwrap_or(T::null());
         StatefulSet {
             object,
             spec,
@@ -152,15 +245,15 @@ impl<'a> StatefulSet<'a> {
     }
 
     pub fn name(&self) -> Option<&'a str> {
-        at(self.object, &["metadata", "name"])?.as_str()
+        at(self.object, &["metadata", "name"])?.text()
     }
 
     pub fn namespace(&self) -> Option<&'a str> {
-        at(self.object, &["metadata", "namespace"])?.as_str()
+        at(self.object, &["metadata", "namespace"])?.text()
     }
 
     pub fn annotation(&self, key: &str) -> Option<&'a str> {
-        at(self.object, &["metadata", "annotations", key])?.as_str()
+        at(self.object, &["metadata", "annotations", key])?.text()
     }
 
     /// `spec.replicas`, 1 when unset (the apps/v1 default).
@@ -176,22 +269,22 @@ impl<'a> StatefulSet<'a> {
     }
 
     /// The template's labels (empty when missing).
-    pub fn template_labels(&self) -> Option<&'a Map<String, Value>> {
-        at(self.template, &["metadata", "labels"])?.as_object()
+    pub fn template_labels(&self) -> Option<&'a T::Map> {
+        at(self.template, &["metadata", "labels"])?.map()
     }
 
     /// `spec.volumeClaimTemplates`
-    pub fn claim_templates(&self) -> &'a [Value] {
+    pub fn claim_templates(&self) -> &'a [T] {
         list(self.spec, "volumeClaimTemplates")
     }
 
     /// `spec.template.spec.volumes`
-    pub fn volumes(&self) -> &'a [Value] {
+    pub fn volumes(&self) -> &'a [T] {
         list(self.pod, "volumes")
     }
 
     /// Init containers first, then app containers, each with its index and list.
-    pub fn containers(&self) -> impl Iterator<Item = Container<'a>> + 'a {
+    pub fn containers(&self) -> impl Iterator<Item = Container<'a, T>> + 'a {
         let pod = self.pod;
         [ContainerKind::Init, ContainerKind::App]
             .into_iter()

@@ -9,6 +9,7 @@
 //! Every verdict comes from the engine; this module only decides which requests reach it
 //! (StatefulSet CREATE and UPDATE) and how its answer is written back.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::read_model::{ForDefaults, Key, NOT_JSON, Object, Reading, Skip, Whole};
+use crate::engine::doc::Doc;
 use crate::engine::policy::Mode;
 use crate::engine::view::StatefulSet;
 use crate::engine::{self, Context, Finding, KubeVersion, Operation, Policy, Review, Severity};
@@ -118,9 +120,53 @@ pub struct GroupVersionResource {
     pub resource: String,
 }
 
-/// The part of `request` stsguard reads.
+/// `request.object` or `request.oldObject` as the webhook read it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ObjectIn<'a> {
+    /// `/validate`: everything the rules read, borrowing the body's strings.
+    Doc(Doc<'a>),
+    /// `/mutate`: what the defaults read, as the `Value` they patch.
+    Value(Value),
+}
+
+impl ObjectIn<'_> {
+    /// The object as a `serde_json::Value`.
+    pub fn to_value(&self) -> Value {
+        self.as_value().into_owned()
+    }
+
+    fn as_value(&self) -> Cow<'_, Value> {
+        match self {
+            ObjectIn::Doc(doc) => Cow::Owned(doc.to_value()),
+            ObjectIn::Value(value) => Cow::Borrowed(value),
+        }
+    }
+
+    fn name(&self) -> Option<&str> {
+        match self {
+            ObjectIn::Doc(doc) => StatefulSet::new(doc).name(),
+            ObjectIn::Value(value) => StatefulSet::new(value).name(),
+        }
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        match self {
+            ObjectIn::Doc(doc) => StatefulSet::new(doc).namespace(),
+            ObjectIn::Value(value) => StatefulSet::new(value).namespace(),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        match self {
+            ObjectIn::Doc(doc) => doc.is_null(),
+            ObjectIn::Value(value) => value.is_null(),
+        }
+    }
+}
+
+/// The part of `request` stsguard reads; its objects may borrow from the body (`'a`).
 #[derive(Clone, Debug)]
-pub struct AdmissionRequest {
+pub struct AdmissionRequest<'a> {
     pub uid: String,
     pub kind: GroupVersionKind,
     pub resource: GroupVersionResource,
@@ -132,12 +178,12 @@ pub struct AdmissionRequest {
     /// Read as the webhook needs it ([`super::read_model`]): without
     /// `metadata.managedFields` and the last-applied annotation for `/validate`, only what
     /// the defaults read for `/mutate`.
-    pub object: Option<Value>,
-    pub old_object: Option<Value>,
+    pub object: Option<ObjectIn<'a>>,
+    pub old_object: Option<ObjectIn<'a>>,
 }
 
 /// `request` on the wire, its objects read as `R` says.
-struct RequestIn<R>(AdmissionRequest, PhantomData<R>);
+struct RequestIn<'a, R>(AdmissionRequest<'a>, PhantomData<R>);
 
 /// Sets a member read once, refusing a second one as serde's derive does.
 fn once<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
@@ -156,18 +202,21 @@ fn once<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
 // (`userInfo`, `options`, `requestKind`, …) in serde_json's flat loop, which checks neither
 // nesting depth nor numbers; `Skip` reads them as everything else is read, so a body is
 // refused wherever its nesting is too deep (SPEC §6).
-impl<'de, R: Reading> Deserialize<'de> for RequestIn<R> {
+impl<'de, R: Reading> Deserialize<'de> for RequestIn<'de, R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct RequestVisitor<R>(PhantomData<R>);
 
         impl<'de, R: Reading> Visitor<'de> for RequestVisitor<R> {
-            type Value = RequestIn<R>;
+            type Value = RequestIn<'de, R>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an AdmissionReview request")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RequestIn<R>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RequestIn<'de, R>, A::Error> {
                 let (mut uid, mut kind, mut resource, mut sub_resource) = (None, None, None, None);
                 let (mut name, mut namespace, mut operation, mut dry_run) =
                     (None, None, None, None);
@@ -196,8 +245,8 @@ impl<'de, R: Reading> Deserialize<'de> for RequestIn<R> {
                     namespace: namespace.flatten(),
                     operation: operation.ok_or_else(|| de::Error::missing_field("operation"))?,
                     dry_run: dry_run.flatten(),
-                    object: object.and_then(|o: Object<R>| o.0),
-                    old_object: old_object.and_then(|o: Object<R>| o.0),
+                    object: object.and_then(|o: Object<'de, R>| o.0),
+                    old_object: old_object.and_then(|o: Object<'de, R>| o.0),
                 };
                 Ok(RequestIn(request, PhantomData))
             }
@@ -207,7 +256,7 @@ impl<'de, R: Reading> Deserialize<'de> for RequestIn<R> {
     }
 }
 
-impl AdmissionRequest {
+impl AdmissionRequest<'_> {
     /// Whether the request is about a StatefulSet itself (any `apps` version: with
     /// `matchPolicy: Equivalent` the API server converts to the registered version) and
     /// not one of its subresources: `statefulsets/scale` carries an autoscaling/v1 Scale,
@@ -225,7 +274,7 @@ impl AdmissionRequest {
             self.object
                 .as_ref()
                 .or(self.old_object.as_ref())
-                .and_then(|o| StatefulSet::new(o).name())
+                .and_then(ObjectIn::name)
         })
     }
 }
@@ -271,11 +320,11 @@ impl<'de, Q: Deserialize<'de>> Deserialize<'de> for ReviewIn<Q> {
     }
 }
 
-/// A parsed AdmissionReview request.
+/// A parsed AdmissionReview request, borrowing from the body.
 #[derive(Clone, Debug)]
-pub struct AdmissionReview {
+pub struct AdmissionReview<'a> {
     pub version: ReviewVersion,
-    pub request: AdmissionRequest,
+    pub request: AdmissionRequest<'a>,
 }
 
 /// Why a body is not an AdmissionReview stsguard can answer: the server replies 400 with
@@ -320,7 +369,7 @@ impl InputError {
 
 /// Parses a request body into an [`AdmissionReview`], reading its objects as far as
 /// `webhook` needs them ([`super::read_model`]).
-pub fn parse(body: &[u8], webhook: Webhook) -> Result<AdmissionReview, InputError> {
+pub fn parse(body: &[u8], webhook: Webhook) -> Result<AdmissionReview<'_>, InputError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(InputError::Empty);
     }
@@ -359,8 +408,8 @@ pub fn parse(body: &[u8], webhook: Webhook) -> Result<AdmissionReview, InputErro
     .and_then(check_review)
 }
 
-fn read<R: Reading>(text: &str) -> serde_json::Result<ReviewIn<AdmissionRequest>> {
-    let review: ReviewIn<RequestIn<R>> = serde_json::from_str(text)?;
+fn read<R: Reading>(text: &str) -> serde_json::Result<ReviewIn<AdmissionRequest<'_>>> {
+    let review: ReviewIn<RequestIn<'_, R>> = serde_json::from_str(text)?;
     Ok(ReviewIn {
         api_version: review.api_version,
         kind: review.kind,
@@ -368,7 +417,7 @@ fn read<R: Reading>(text: &str) -> serde_json::Result<ReviewIn<AdmissionRequest>
     })
 }
 
-fn check_review(review: ReviewIn<AdmissionRequest>) -> Result<AdmissionReview, InputError> {
+fn check_review(review: ReviewIn<AdmissionRequest<'_>>) -> Result<AdmissionReview<'_>, InputError> {
     if review.kind.as_deref() != Some("AdmissionReview") {
         return Err(InputError::NotAReview(match review.kind {
             Some(kind) => format!("kind is {kind:?}, expected \"AdmissionReview\""),
@@ -490,7 +539,7 @@ impl Decision {
 pub fn decide(
     policy: &Policy,
     webhook: Webhook,
-    request: &AdmissionRequest,
+    request: &AdmissionRequest<'_>,
     kube_version: KubeVersion,
 ) -> Decision {
     let mut response = AdmissionResponse::allow(&request.uid);
@@ -513,7 +562,7 @@ pub fn decide(
         return skip("not CREATE or UPDATE");
     }
 
-    let null = Value::Null;
+    let null = ObjectIn::Value(Value::Null);
     let object = request.object.as_ref().unwrap_or(&null);
     let old_object = request.old_object.as_ref().filter(|o| !o.is_null());
     let context = Context {
@@ -523,7 +572,30 @@ pub fn decide(
         defaults: webhook == Webhook::Mutate,
         ..Context::default()
     };
-    let review = match engine::review(policy, operation, object, old_object, &context) {
+    let review = match (webhook, object) {
+        // Both engine entries run the same rules; `/validate` reads a `Doc` (no patch),
+        // `/mutate` a `Value` (the patch). An object read for the other webhook (tests,
+        // the fuzz invariants) is turned into what this one reads.
+        (Webhook::Validate, ObjectIn::Doc(doc)) => {
+            let old = match old_object {
+                Some(ObjectIn::Doc(old)) => Some(Cow::Borrowed(old)),
+                Some(ObjectIn::Value(old)) => Some(Cow::Owned(Doc::from(old))),
+                None => None,
+            };
+            engine::review_doc(policy, operation, doc, old.as_deref(), &context)
+        }
+        _ => {
+            let old = old_object.map(ObjectIn::as_value);
+            engine::review(
+                policy,
+                operation,
+                &object.as_value(),
+                old.as_deref(),
+                &context,
+            )
+        }
+    };
+    let review = match review {
         Ok(review) => review,
         Err(error) => {
             let reason = format!("stsguard cannot review this StatefulSet: {error}");
@@ -550,7 +622,7 @@ pub fn decide(
             };
         }
     };
-    let namespace = StatefulSet::new(object)
+    let namespace = object
         .namespace()
         .or(context.namespace)
         .unwrap_or("default");
@@ -605,10 +677,13 @@ pub fn decide(
 }
 
 /// `status.message` of a denial: every error finding with rule, path, message and fix.
-fn denial_message(request: &AdmissionRequest, object: &Value, errors: &[&Finding]) -> String {
-    let sts = StatefulSet::new(object);
-    let name = sts.name().or(request.name.as_deref()).unwrap_or("");
-    let namespace = sts
+fn denial_message(
+    request: &AdmissionRequest<'_>,
+    object: &ObjectIn<'_>,
+    errors: &[&Finding],
+) -> String {
+    let name = object.name().or(request.name.as_deref()).unwrap_or("");
+    let namespace = object
         .namespace()
         .or(request.namespace.as_deref())
         .unwrap_or("default");
@@ -857,14 +932,14 @@ mod tests {
         let object = json!({"metadata": {"annotations": {LAST_APPLIED: {"a": [1, "\u{dc}"]}}}});
         let body = review_body(json!({"uid": "u", "operation": "CREATE", "object": object}));
         let review = parse(&body, Webhook::Validate).unwrap();
-        assert_eq!(review.request.object, Some(object));
+        assert_eq!(review.request.object.map(|o| o.to_value()), Some(object));
         let text = r#"{"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"\u0026\ud83d\ude00"}}}"#;
         let body = format!(
             r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"u","operation":"CREATE","object":{text}}}}}"#
         );
         let review = parse(body.as_bytes(), Webhook::Validate).unwrap();
         assert_eq!(
-            review.request.object,
+            review.request.object.map(|o| o.to_value()),
             Some(json!({"metadata": {"annotations": {}}}))
         );
     }
@@ -891,11 +966,17 @@ mod tests {
                 "object": object, "oldObject": member,
             }));
             let review = parse(&body, Webhook::Validate).unwrap();
-            assert_eq!(review.request.object, Some(object.clone()), "{value}");
-            assert_eq!(review.request.old_object, Some(member.clone()), "{value}");
+            assert!(
+                matches!(&review.request.object, Some(ObjectIn::Doc(doc)) if *doc == object),
+                "{value}"
+            );
+            assert!(
+                matches!(&review.request.old_object, Some(ObjectIn::Doc(doc)) if *doc == member),
+                "{value}"
+            );
             let review = parse(&body, Webhook::Mutate).unwrap();
             assert_eq!(
-                review.request.object.unwrap()["spec"]["selector"],
+                review.request.object.unwrap().to_value()["spec"]["selector"],
                 member,
                 "{value}"
             );

@@ -8,7 +8,9 @@
 //!   `kubectl.kubernetes.io/last-applied-configuration` annotation (the whole previous
 //!   manifest as one string). The API server sends both, together often more than half of
 //!   the body, and no rule reads them. The `annotations` object itself is kept even when the
-//!   skipped annotation was its only member, so the patch adds to it as it would have.
+//!   skipped annotation was its only member, as it would be without skipping. The rules
+//!   read the object as a [`Doc`] borrowing the body's strings, which costs about half of a
+//!   `serde_json::Value` (`engine::doc`).
 //! - [`ForDefaults`], for `/mutate`: only the members the defaults read
 //!   ([`engine::defaults::READS`]); a pod template's containers, env, probes and the rest
 //!   are skipped.
@@ -25,7 +27,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
+use super::admission::ObjectIn;
 use crate::engine;
+use crate::engine::doc::{self, Doc};
 use crate::engine::view::Reads;
 
 /// The annotation `kubectl apply` keeps the previous manifest in.
@@ -33,35 +37,44 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 
 /// How `request.object` and `request.oldObject` are read.
 pub(crate) trait Reading {
-    const ROOT: Node;
+    /// Reads the object; `null` is `None`, as for `Option<Value>`.
+    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ObjectIn<'de>>, D::Error>;
 }
 
-/// Everything a rule may read (`/validate`).
+/// Everything a rule may read (`/validate`), as a [`Doc`].
 pub(crate) enum Whole {}
 
 impl Reading for Whole {
-    const ROOT: Node = Node::Whole(Level::Root);
+    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ObjectIn<'de>>, D::Error> {
+        Ok(match WholeNode(Level::Root).deserialize(deserializer)? {
+            Doc::Null => None,
+            doc => Some(ObjectIn::Doc(doc)),
+        })
+    }
 }
 
-/// Only what the defaults read (`/mutate`).
+/// Only what the defaults read (`/mutate`), as a `Value`: the defaults patch one.
 pub(crate) enum ForDefaults {}
 
 impl Reading for ForDefaults {
-    const ROOT: Node = Node::Only(&engine::defaults::READS, OBJECT_DEPTH);
+    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ObjectIn<'de>>, D::Error> {
+        Ok(
+            match Node::Only(&engine::defaults::READS, OBJECT_DEPTH).deserialize(deserializer)? {
+                Value::Null => None,
+                value => Some(ObjectIn::Value(value)),
+            },
+        )
+    }
 }
 
-/// `request.object` or `request.oldObject` as a [`Reading`] reads it; `null` is `None`, as
-/// for `Option<Value>`. Only for serde_json reading from memory (`from_str`/`from_slice`):
-/// the skipped annotation is borrowed from the input as raw JSON.
-pub(crate) struct Object<R>(pub Option<Value>, PhantomData<R>);
+/// `request.object` or `request.oldObject` as a [`Reading`] reads it. Only for serde_json
+/// reading from memory (`from_str`/`from_slice`): the skipped annotation is borrowed from the
+/// input as raw JSON.
+pub(crate) struct Object<'de, R>(pub Option<ObjectIn<'de>>, PhantomData<R>);
 
-impl<'de, R: Reading> Deserialize<'de> for Object<R> {
+impl<'de, R: Reading> Deserialize<'de> for Object<'de, R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = match R::ROOT.deserialize(deserializer)? {
-            Value::Null => None,
-            value => Some(value),
-        };
-        Ok(Object(value, PhantomData))
+        Ok(Object(R::read(deserializer)?, PhantomData))
     }
 }
 
@@ -76,10 +89,10 @@ pub(crate) enum Level {
     Annotations,
 }
 
-/// A value, read like `serde_json::Value` except for the members its reading skips.
+/// A value under the [`ForDefaults`] reading, built as a `serde_json::Value` except for the
+/// members it skips.
 #[derive(Clone, Copy)]
 pub(crate) enum Node {
-    Whole(Level),
     /// What to read of the value, and how many arrays and objects enclose it.
     Only(&'static Reads, usize),
 }
@@ -156,7 +169,6 @@ impl<'de> Visitor<'de> for Node {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
         match self {
-            Node::Whole(level) => whole_members(level, map),
             Node::Only(Reads::Members(members), depth) => only_members(members, depth + 1, map),
             Node::Only(..) => Build.visit_map(map),
         }
@@ -240,32 +252,98 @@ impl<'de> Visitor<'de> for Build {
     }
 }
 
-/// An object's members under the [`Whole`] reading.
-fn whole_members<'de, A: MapAccess<'de>>(level: Level, mut map: A) -> Result<Value, A::Error> {
-    let mut members = Map::new();
-    while let Some(key) = map.next_key::<String>()? {
-        let value = match (level, key.as_str()) {
-            (Level::Root, "metadata") => map.next_value_seed(Node::Whole(Level::Metadata))?,
-            (Level::Metadata, "annotations") => {
-                map.next_value_seed(Node::Whole(Level::Annotations))?
-            }
-            (Level::Metadata, "managedFields") => {
-                map.next_value_seed(Skip)?;
-                continue;
-            }
-            (Level::Annotations, LAST_APPLIED) => {
-                // Anything but a string is kept for the `schema` rule to report, as it
-                // would be without skipping.
-                match last_applied(&mut map, ANNOTATIONS_DEPTH)? {
-                    Some(value) => value,
-                    None => continue,
-                }
-            }
-            _ => map.next_value_seed(Build)?,
-        };
-        members.insert(key, value);
+/// A value under the [`Whole`] reading: as [`Doc`] reads it, except for the members skipped
+/// at its `level`.
+#[derive(Clone, Copy)]
+struct WholeNode(Level);
+
+impl<'de> DeserializeSeed<'de> for WholeNode {
+    type Value = Doc<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Doc<'de>, D::Error> {
+        deserializer.deserialize_any(self)
     }
-    Ok(Value::Object(members))
+}
+
+impl<'de> Visitor<'de> for WholeNode {
+    type Value = Doc<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Doc<'de>, E> {
+        doc::Read.visit_bool(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Doc<'de>, E> {
+        doc::Read.visit_i64(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Doc<'de>, E> {
+        doc::Read.visit_u64(v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Doc<'de>, E> {
+        doc::Read.visit_f64(v)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Doc<'de>, E> {
+        doc::Read.visit_borrowed_str(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Doc<'de>, E> {
+        doc::Read.visit_str(v)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Doc<'de>, E> {
+        doc::Read.visit_string(v)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Doc<'de>, E> {
+        doc::Read.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Doc<'de>, E> {
+        doc::Read.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Doc<'de>, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Doc<'de>, A::Error> {
+        // Members are skipped, never items: an array is read whole.
+        doc::Read.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
+        let level = self.0;
+        let mut members = Vec::new();
+        while let Some(key) = map.next_key_seed(doc::Key)? {
+            let value = match (level, key.as_ref()) {
+                (Level::Root, "metadata") => map.next_value_seed(WholeNode(Level::Metadata))?,
+                (Level::Metadata, "annotations") => {
+                    map.next_value_seed(WholeNode(Level::Annotations))?
+                }
+                (Level::Metadata, "managedFields") => {
+                    map.next_value_seed(Skip)?;
+                    continue;
+                }
+                (Level::Annotations, LAST_APPLIED) => {
+                    // Anything but a string is kept for the `schema` rule to report, as it
+                    // would be without skipping.
+                    match last_applied(&mut map, ANNOTATIONS_DEPTH)? {
+                        Some(value) => Doc::from(value),
+                        None => continue,
+                    }
+                }
+                _ => map.next_value_seed(doc::Read)?,
+            };
+            members.push((key, value));
+        }
+        Ok(doc::object_from_members(members))
+    }
 }
 
 /// An object's listed members; the others are read, not built (their keys included).
@@ -467,20 +545,19 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 #[cfg(test)]
 mod tests {
-    use serde::Deserialize;
     use serde_json::{Value, json};
 
-    use super::{ForDefaults, Object, Reading, Whole};
+    use super::{ForDefaults, Reading, Whole};
 
-    #[derive(Deserialize)]
-    #[serde(bound = "R: Reading")]
-    struct Holder<R> {
-        object: Object<R>,
+    fn read_text<R: Reading>(text: &str) -> Option<Value> {
+        let mut reader = serde_json::Deserializer::from_str(text);
+        let read = R::read(&mut reader).unwrap();
+        reader.end().unwrap();
+        read.map(|object| object.to_value())
     }
 
     fn read_as<R: Reading>(object: &Value) -> Option<Value> {
-        let body = json!({ "object": object }).to_string();
-        serde_json::from_str::<Holder<R>>(&body).unwrap().object.0
+        read_text::<R>(&object.to_string())
     }
 
     fn read(object: &Value) -> Option<Value> {
@@ -579,11 +656,8 @@ mod tests {
 
     #[test]
     fn for_defaults_unescapes_keys_it_keeps() {
-        let body = r#"{"object": {"spec": {"r\u0065plicas": 2, "t\u0065mplate": {"x": 1}}}}"#;
-        let read = serde_json::from_str::<Holder<ForDefaults>>(body)
-            .unwrap()
-            .object
-            .0;
+        let text = r#"{"spec": {"r\u0065plicas": 2, "t\u0065mplate": {"x": 1}}}"#;
+        let read = read_text::<ForDefaults>(text);
         assert_eq!(read, Some(json!({"spec": {"replicas": 2, "template": {}}})));
     }
 }

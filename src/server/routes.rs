@@ -274,7 +274,7 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
         Ok(review) => review,
         Err(error) => return bad_request(state, webhook, started, &error),
     };
-    drop(body);
+    // `review` borrows its strings from `body`, which lives until the answer is sent.
     let policy = state.policy.load();
     let decision = admission::decide(&policy, webhook, &review.request, state.kube_version);
     let response_body = admission::encode(review.version, &decision.response);

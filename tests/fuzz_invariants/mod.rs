@@ -371,7 +371,7 @@ pub fn check_admission(body: &[u8]) -> Result<(), String> {
             let patched = check_answer(policy, webhook, review.version, &review.request)?;
             if let Some(object) = patched {
                 let request = AdmissionRequest {
-                    object: Some(object),
+                    object: Some(admission::ObjectIn::Value(object)),
                     ..review.request.clone()
                 };
                 let decision =
@@ -489,7 +489,10 @@ fn check_answer(
     if ops.is_empty() {
         return Err("/mutate returned an empty patch".into());
     }
-    let object = request.object.clone().unwrap_or(Value::Null);
+    let object = request
+        .object
+        .as_ref()
+        .map_or(Value::Null, admission::ObjectIn::to_value);
     check_patch(&object, &ops).map(Some)
 }
 

@@ -68,7 +68,7 @@ pub fn update(cx: &Cx<'_>) -> Vec<Set> {
             let name = at(claim, &["metadata", "name"])?.as_str()?;
             let old_claim = old_claims
                 .iter()
-                .find(|c| at(c, &["metadata", "name"]).and_then(Value::as_str) == Some(name))?;
+                .find(|c| at(*c, &["metadata", "name"]).and_then(Value::as_str) == Some(name))?;
             let class = get(old_claim, "spec").and_then(|s| str_of(s, "storageClassName"))?;
             Some(set_class(index, class))
         })

@@ -15,15 +15,13 @@
 //! shared-device resources (`gpu.intel.com/millicores`, `memory.max`, `tiles`) and other
 //! accelerators.
 
-use serde_json::{Map, Value};
+use crate::engine::doc::{Doc, Members};
 
 use crate::engine::finding::Finding;
 use crate::engine::gpu_models::GpuModel;
 use crate::engine::quantity::{Quantity, QuantityError};
 use crate::engine::rules::Cx;
-use crate::engine::view::{
-    Container, ContainerKind, StatefulSet, at, escape_token, get, member, str_of,
-};
+use crate::engine::view::{Container, ContainerKind, StatefulSet, at, escape_token, get, str_of};
 
 /// Resources of which one unit is one physical GPU.
 const WHOLE_GPUS: [&str; 4] = [
@@ -101,18 +99,18 @@ fn is_gpu(name: &str) -> bool {
 #[derive(Clone, Copy)]
 enum Section<'a> {
     Missing,
-    Map(&'a Map<String, Value>),
+    Map(&'a Members<'a>),
     /// Present but not an object: the schema rule reports it, this family skips it.
     WrongType,
 }
 
 impl<'a> Section<'a> {
-    fn read(resources: Option<&'a Value>, key: &str) -> Self {
+    fn read(resources: Option<&'a Doc<'a>>, key: &str) -> Self {
         match resources {
-            None | Some(Value::Null) => Section::Missing,
-            Some(Value::Object(resources)) => match member(resources, key) {
-                None | Some(Value::Null) => Section::Missing,
-                Some(Value::Object(section)) => Section::Map(section),
+            None | Some(Doc::Null) => Section::Missing,
+            Some(Doc::Object(resources)) => match resources.get(key) {
+                None | Some(Doc::Null) => Section::Missing,
+                Some(Doc::Object(section)) => Section::Map(section),
                 Some(_) => Section::WrongType,
             },
             Some(_) => Section::WrongType,
@@ -120,9 +118,9 @@ impl<'a> Section<'a> {
     }
 
     /// The value of one resource; `null` counts as not set.
-    fn get(self, name: &str) -> Option<&'a Value> {
+    fn get(self, name: &str) -> Option<&'a Doc<'a>> {
         match self {
-            Section::Map(section) => member(section, name).filter(|v| !v.is_null()),
+            Section::Map(section) => section.get(name).filter(|v| !v.is_null()),
             Section::Missing | Section::WrongType => None,
         }
     }
@@ -132,20 +130,18 @@ impl<'a> Section<'a> {
             Section::Map(section) => Some(section),
             Section::Missing | Section::WrongType => None,
         };
-        section
-            .into_iter()
-            .flat_map(|s| s.keys().map(String::as_str))
+        section.into_iter().flat_map(|s| s.keys())
     }
 }
 
 /// A quantity as the user wrote it, without JSON quotes: `2` whether it came as the YAML
 /// number 2 or the string "2" the API server stores, so messages are the same either way.
-struct Shown<'a>(&'a Value);
+struct Shown<'a>(&'a Doc<'a>);
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Value::String(text) => f.write_str(text),
+            Doc::String(text) => f.write_str(text),
             other => write!(f, "{other}"),
         }
     }
@@ -154,7 +150,7 @@ impl std::fmt::Display for Shown<'_> {
 /// One resource amount as written, with where it sits.
 struct Amount<'a> {
     path: String,
-    value: &'a Value,
+    value: &'a Doc<'a>,
     quantity: Result<Quantity, QuantityError>,
 }
 
@@ -772,14 +768,13 @@ fn vgpu_resources_are_in_range(containers: &[Resources<'_>], cx: &Cx<'_>, out: &
 /// probably a typo, so it is a warning. Only checked when the policy lists its models: the
 /// built-in table knows only MIG-capable GPUs, and a cluster of T4s or L4s is no mistake.
 fn gpu_annotations_hold_known_values(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
-    let Some(annotations) =
-        at(sts.template, &["metadata", "annotations"]).and_then(Value::as_object)
+    let Some(annotations) = at(sts.template, &["metadata", "annotations"]).and_then(Doc::as_object)
     else {
         return;
     };
     let path = |key: &str| format!("/spec/template/metadata/annotations/{}", escape_token(key));
     for (key, allowed) in ANNOTATION_VALUES {
-        let Some(value) = member(annotations, key).and_then(Value::as_str) else {
+        let Some(value) = annotations.get(key).and_then(Doc::as_str) else {
             continue;
         };
         if allowed.contains(&value) {
@@ -805,7 +800,7 @@ fn gpu_annotations_hold_known_values(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &m
         .map(|m| m.name.to_lowercase())
         .collect();
     for key in GPU_TYPE_ANNOTATIONS {
-        let Some(value) = member(annotations, key).and_then(Value::as_str) else {
+        let Some(value) = annotations.get(key).and_then(Doc::as_str) else {
             continue;
         };
         let unknown: Vec<&str> = value
@@ -942,7 +937,7 @@ pub(crate) mod tests {
         };
         let mut out = Vec::new();
         check(
-            &crate::engine::view::StatefulSet::new(&object),
+            &crate::engine::view::StatefulSet::new(&crate::engine::doc::Doc::from(&object)),
             &cx,
             &mut out,
         );

@@ -52,6 +52,7 @@ pub(crate) mod testing {
     use serde_json::{Value, json};
 
     use super::Cx;
+    use crate::engine::doc::Doc;
     use crate::engine::finding::Finding;
     use crate::engine::policy::Policy;
     use crate::engine::view::StatefulSet;
@@ -86,6 +87,7 @@ pub(crate) mod testing {
     ) -> Vec<Finding> {
         let object = normalize::apply(object);
         let old = old.map(normalize::apply);
+        let (object, old) = (Doc::from(&object), old.as_ref().map(Doc::from));
         let settings = policy.settings_for("default");
         let cx = Cx {
             policy,

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use crate::engine::doc::Doc;
 
 use crate::engine::finding::Finding;
 use crate::engine::rules::Cx;
@@ -198,15 +198,15 @@ enum ObjectName<'a> {
 
 fn object_name<'a>(sts: &StatefulSet<'a>) -> ObjectName<'a> {
     let metadata = match get(sts.object, "metadata") {
-        None | Some(Value::Null) => return ObjectName::Missing,
+        None | Some(Doc::Null) => return ObjectName::Missing,
         Some(metadata) if metadata.is_object() => metadata,
         Some(_) => return ObjectName::Unreadable,
     };
     let generated = str_of(metadata, "generateName").is_some_and(|g| !g.is_empty());
     match get(metadata, "name") {
-        Some(Value::String(name)) if !name.is_empty() => ObjectName::Named(name),
-        None | Some(Value::Null) | Some(Value::String(_)) if generated => ObjectName::Generated,
-        None | Some(Value::Null) | Some(Value::String(_)) => ObjectName::Missing,
+        Some(Doc::String(name)) if !name.is_empty() => ObjectName::Named(name),
+        None | Some(Doc::Null) | Some(Doc::String(_)) if generated => ObjectName::Generated,
+        None | Some(Doc::Null) | Some(Doc::String(_)) => ObjectName::Missing,
         Some(_) => ObjectName::Unreadable,
     }
 }
@@ -342,9 +342,9 @@ fn service_name_is_a_dns1035_label(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut
     }
     let path = "/spec/serviceName";
     match get(sts.spec, "serviceName") {
-        None | Some(Value::Null) => out.push(no_service_name(sts, cx)),
-        Some(Value::String(service)) if service.is_empty() => out.push(no_service_name(sts, cx)),
-        Some(Value::String(service)) => {
+        None | Some(Doc::Null) => out.push(no_service_name(sts, cx)),
+        Some(Doc::String(service)) if service.is_empty() => out.push(no_service_name(sts, cx)),
+        Some(Doc::String(service)) => {
             if let Some(problem) = dns1035_label_problem(service) {
                 out.push(Finding::new(
                     "service-name",
@@ -396,7 +396,7 @@ fn container_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Findin
         let path = || format!("{}/name", container.path());
         let where_ = || format!("{}[{}]", container.kind.field(), container.index);
         match get(container.value, "name") {
-            None | Some(Value::Null) => out.push(Finding::new(
+            None | Some(Doc::Null) => out.push(Finding::new(
                 "container-name",
                 path(),
                 format!(
@@ -405,7 +405,7 @@ fn container_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Findin
                 ),
                 "give the container a name: a DNS-1123 label unique in the pod",
             )),
-            Some(Value::String(name)) => {
+            Some(Doc::String(name)) => {
                 if let Some(problem) = dns1123_label_problem(name) {
                     out.push(Finding::new(
                         "container-name",
@@ -417,7 +417,7 @@ fn container_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Findin
                         ),
                         rename_hint("the container", name),
                     ));
-                } else if let Some(first) = seen.get(name.as_str()) {
+                } else if let Some(first) = seen.get(name.as_ref()) {
                     let (kind, index) = (first.kind.field(), first.index);
                     out.push(Finding::new(
                         "container-name",
@@ -506,14 +506,14 @@ fn ports_are_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
 
 /// `containerPort` is required; `hostPort` 0 means none, as in the API.
 fn port_numbers_are_in_range(
-    port: &Value,
+    port: &Doc<'_>,
     path: &dyn Fn() -> String,
     label: &dyn Fn() -> String,
     out: &mut Vec<Finding>,
 ) {
     let in_range = |n: i64| (1..=65535).contains(&n);
     match get(port, "containerPort") {
-        None | Some(Value::Null) => out.push(Finding::new(
+        None | Some(Doc::Null) => out.push(Finding::new(
             "port-name",
             format!("{}/containerPort", path()),
             format!(
@@ -538,7 +538,7 @@ fn port_numbers_are_in_range(
         }
     }
     if let Some(host_port) = get(port, "hostPort")
-        .and_then(Value::as_i64)
+        .and_then(Doc::as_i64)
         .filter(|&n| n != 0 && !in_range(n))
     {
         out.push(Finding::new(
@@ -580,7 +580,7 @@ fn volume_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Finding>)
         .enumerate()
         .filter_map(|(index, claim)| {
             let metadata = match get(claim, "metadata") {
-                None | Some(Value::Null) => None,
+                None | Some(Doc::Null) => None,
                 Some(metadata) if metadata.is_object() => Some(metadata),
                 Some(_) => return None, // wrong type: the `schema` rule reports it
             };
@@ -599,19 +599,19 @@ fn volume_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Finding>)
 /// used before in the list.
 fn unique_labels<'a>(
     what: &str,
-    entries: impl Iterator<Item = (String, String, Option<&'a Value>)>,
+    entries: impl Iterator<Item = (String, String, Option<&'a Doc<'a>>)>,
     out: &mut Vec<Finding>,
 ) {
     let mut seen: HashMap<&str, String> = HashMap::new();
     for (path, where_, name) in entries {
         match name {
-            None | Some(Value::Null) => out.push(Finding::new(
+            None | Some(Doc::Null) => out.push(Finding::new(
                 "volume-name",
                 path,
                 format!("{where_} has no name: the pod is rejected (Required value)"),
                 format!("give the {what} a name: a DNS-1123 label"),
             )),
-            Some(Value::String(name)) => {
+            Some(Doc::String(name)) => {
                 if let Some(problem) = dns1123_label_problem(name) {
                     out.push(Finding::new(
                         "volume-name",
@@ -622,7 +622,7 @@ fn unique_labels<'a>(
                         ),
                         rename_hint(&format!("the {what} (and the volumeMounts using it)"), name),
                     ));
-                } else if let Some(first) = seen.get(name.as_str()) {
+                } else if let Some(first) = seen.get(name.as_ref()) {
                     out.push(Finding::new(
                         "volume-name",
                         path,

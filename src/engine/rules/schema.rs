@@ -20,6 +20,7 @@ use std::sync::LazyLock;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value, json};
 
+use crate::engine::doc::DocJson;
 use crate::engine::finding::{Finding, Severity};
 use crate::engine::rules::Cx;
 use crate::engine::view::{StatefulSet, escape_token};
@@ -104,15 +105,17 @@ fn accept_null(schema: &mut Value) {
     }
 }
 
-static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::new(|| {
-    jsonschema::options()
+/// The validator reads the [`Doc`] the other rules read (no `serde_json::Value` is built for a
+/// webhook request).
+static VALIDATOR: LazyLock<Result<jsonschema::Validator<DocJson>, String>> = LazyLock::new(|| {
+    jsonschema::options_for::<DocJson>()
         .should_validate_formats(false)
         .build(statefulset_schema())
         .map_err(|e| e.to_string())
 });
 
 /// The compiled validator (compiled on first use), for benchmarks and tools.
-pub fn validator() -> Result<&'static jsonschema::Validator, &'static str> {
+pub fn validator() -> Result<&'static jsonschema::Validator<DocJson>, &'static str> {
     VALIDATOR.as_ref().map_err(String::as_str)
 }
 
@@ -278,6 +281,7 @@ fn field_name(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::doc::Doc;
     use crate::engine::rules::testing::{self, hits};
     use serde_json::json;
 
@@ -358,9 +362,9 @@ mod tests {
         assert_eq!(testing::run(check, &object), []);
         // Accepted by the schema itself, so such objects take the cheap `is_valid` path.
         let validator = validator().unwrap();
-        assert!(validator.is_valid(&object));
+        assert!(validator.is_valid(&Doc::from(&object)));
         object["spec"]["replicas"] = json!("one");
-        assert!(!validator.is_valid(&object));
+        assert!(!validator.is_valid(&Doc::from(&object)));
     }
 
     #[test]

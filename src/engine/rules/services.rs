@@ -8,9 +8,10 @@
 
 use serde_json::Value;
 
+use crate::engine::doc::Doc;
 use crate::engine::finding::Finding;
 use crate::engine::rules::Cx;
-use crate::engine::view::{StatefulSet, at, get, map_of, member, str_of};
+use crate::engine::view::{StatefulSet, at, get, map_of, str_of};
 
 /// Runs this family's rules.
 pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
@@ -28,8 +29,8 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
 /// namespace lands wherever the StatefulSet does (`kubectl apply -n`).
 fn governing_service<'a>(name: &str, cx: &Cx<'a>) -> Option<&'a Value> {
     cx.services.iter().find(|service| {
-        at(service, &["metadata", "name"]).and_then(Value::as_str) == Some(name)
-            && at(service, &["metadata", "namespace"])
+        at(*service, &["metadata", "name"]).and_then(Value::as_str) == Some(name)
+            && at(*service, &["metadata", "namespace"])
                 .and_then(Value::as_str)
                 .is_none_or(|ns| ns == cx.namespace)
     })
@@ -58,12 +59,12 @@ fn check_selector(sts: &StatefulSet<'_>, name: &str, service: &Value, out: &mut 
         None => Some("it has no selector".to_string()),
         Some(selector) if selector.is_empty() => Some("its selector is empty".to_string()),
         Some(selector) => selector.iter().find_map(|(key, want)| {
-            let have = labels.and_then(|labels| member(labels, key));
-            (have != Some(want)).then(|| {
+            let have = labels.and_then(|labels| labels.get(key));
+            (!have.is_some_and(|have| have == want)).then(|| {
                 format!(
                     "it selects {key}={} but the pod template has {}",
                     want.as_str().unwrap_or("?"),
-                    match have.and_then(Value::as_str) {
+                    match have.and_then(Doc::as_str) {
                         Some(value) => format!("{key}={value}"),
                         None => format!("no label {key}"),
                     }
@@ -105,7 +106,11 @@ mod tests {
             old: None,
         };
         let mut out = Vec::new();
-        check(&StatefulSet::new(object), &cx, &mut out);
+        check(
+            &StatefulSet::new(&crate::engine::doc::Doc::from(object)),
+            &cx,
+            &mut out,
+        );
         out
     }
 

@@ -4,11 +4,11 @@
 //! offline saves a round trip and says what to change, where the API server answers with
 //! one terse line per field. `api-version` runs separately, before everything else.
 
-use serde_json::{Map, Value};
+use crate::engine::doc::{Doc, Members};
 
 use crate::engine::finding::Finding;
 use crate::engine::rules::Cx;
-use crate::engine::view::{StatefulSet, at, escape_token, get, int_of, list, member, str_of};
+use crate::engine::view::{StatefulSet, at, escape_token, get, int_of, list, str_of};
 
 /// Runs this family's rules.
 pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
@@ -73,7 +73,7 @@ pub fn check_api_version(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Findi
 }
 
 /// A field that is an object or absent; anything else is the `schema` rule's business.
-fn readable(value: &Value) -> bool {
+fn readable(value: &Doc<'_>) -> bool {
     value.is_object() || value.is_null()
 }
 
@@ -85,7 +85,7 @@ fn readable(value: &Value) -> bool {
 /// namespace.
 fn selector_selects_the_template(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
     let selector = match get(sts.spec, "selector") {
-        None | Some(Value::Null) => {
+        None | Some(Doc::Null) => {
             out.push(Finding::new(
                 "selector",
                 "/spec/selector",
@@ -99,11 +99,11 @@ fn selector_selects_the_template(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) 
         Some(selector) if selector.is_object() => selector,
         Some(_) => return,
     };
-    let match_labels = get(selector, "matchLabels").and_then(Value::as_object);
+    let match_labels = get(selector, "matchLabels").and_then(Doc::as_object);
     let expressions = list(selector, "matchExpressions");
     let well_typed = get(selector, "matchLabels").is_none_or(readable)
         && get(selector, "matchExpressions").is_none_or(|e| e.is_array() || e.is_null());
-    if well_typed && match_labels.map_or(0, Map::len) + expressions.len() == 0 {
+    if well_typed && match_labels.map_or(0, Members::len) + expressions.len() == 0 {
         out.push(Finding::new(
             "selector",
             "/spec/selector",
@@ -115,9 +115,9 @@ fn selector_selects_the_template(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) 
         return;
     }
     // Missing labels are no labels; labels of the wrong type cannot be matched against.
-    let empty = Map::new();
+    let empty = Members::default();
     let labels = match at(sts.template, &["metadata", "labels"]) {
-        None | Some(Value::Null) => Some(&empty),
+        None | Some(Doc::Null) => Some(&empty),
         Some(labels) => labels.as_object(),
     };
     if let (Some(match_labels), Some(labels)) = (match_labels, labels) {
@@ -130,16 +130,12 @@ fn selector_selects_the_template(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) 
     }
 }
 
-fn match_labels_match(
-    match_labels: &Map<String, Value>,
-    labels: &Map<String, Value>,
-    out: &mut Vec<Finding>,
-) {
-    for (key, wanted) in match_labels {
+fn match_labels_match(match_labels: &Members<'_>, labels: &Members<'_>, out: &mut Vec<Finding>) {
+    for (key, wanted) in match_labels.iter() {
         let Some(wanted) = wanted.as_str() else {
             continue;
         };
-        let actual = member(labels, key).and_then(Value::as_str);
+        let actual = labels.get(key).and_then(Doc::as_str);
         if actual == Some(wanted) {
             continue;
         }
@@ -166,9 +162,9 @@ fn match_labels_match(
 /// One `matchExpressions` entry: a known operator, values as the operator needs them, and
 /// a requirement the template's labels satisfy.
 fn expression_matches(
-    expression: &Value,
+    expression: &Doc<'_>,
     index: usize,
-    labels: Option<&Map<String, Value>>,
+    labels: Option<&Members<'_>>,
     out: &mut Vec<Finding>,
 ) {
     let path = format!("/spec/selector/matchExpressions/{index}");
@@ -205,7 +201,7 @@ fn expression_matches(
     }
     let values: Vec<&str> = list(expression, "values")
         .iter()
-        .filter_map(Value::as_str)
+        .filter_map(Doc::as_str)
         .collect();
     let wants_values = match operator {
         "In" | "NotIn" => true,
@@ -249,7 +245,7 @@ fn expression_matches(
     let Some(labels) = labels else {
         return;
     };
-    let actual = member(labels, key).and_then(Value::as_str);
+    let actual = labels.get(key).and_then(Doc::as_str);
     let selected = match operator {
         "In" => actual.is_some_and(|a| values.contains(&a)),
         "NotIn" => actual.is_none_or(|a| !values.contains(&a)),
@@ -348,14 +344,14 @@ fn update_strategy_is_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
 
 /// Why `maxUnavailable` (an int-or-string) is invalid, if it is. Other types are the
 /// `schema` rule's.
-fn max_unavailable_problem(value: &Value) -> Option<&'static str> {
+fn max_unavailable_problem(value: &Doc<'_>) -> Option<&'static str> {
     match value {
-        Value::Number(n) => match n.as_i64() {
+        Doc::Number(n) => match n.as_i64() {
             Some(n) if n >= 1 => None,
             Some(_) => Some("is less than 1: no pod could ever be updated"),
             None => Some("is not a whole number"),
         },
-        Value::String(s) => {
+        Doc::String(s) => {
             let Some(digits) = s
                 .strip_suffix('%')
                 .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
@@ -446,7 +442,7 @@ fn pod_management_policy_is_known(sts: &StatefulSet<'_>, out: &mut Vec<Finding>)
 
 /// `replicas`: counts the API server requires to be non-negative.
 fn counts_are_not_negative(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
-    let ordinals = get(sts.spec, "ordinals").unwrap_or(&Value::Null);
+    let ordinals = get(sts.spec, "ordinals").unwrap_or(Doc::null());
     let counts = [
         (sts.spec, "replicas", "spec.replicas", "the number of pods"),
         (
@@ -525,7 +521,7 @@ const DEFAULT_TERMINATION_GRACE: i64 = 30;
 /// and one hung pod holds an ordered rollout or scale-down for that long.
 fn termination_grace_within_bounds(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
     let (grace, shown) = match get(sts.pod, "terminationGracePeriodSeconds") {
-        None | Some(Value::Null) => (
+        None | Some(Doc::Null) => (
             DEFAULT_TERMINATION_GRACE,
             format!("is unset, which means the API default of {DEFAULT_TERMINATION_GRACE} s, and"),
         ),

@@ -5,11 +5,11 @@
 //! 'replicas', 'ordinals', 'template', 'updateStrategy', ... are forbidden"). We name the
 //! field and give the remedy that keeps the data.
 
-use serde_json::{Map, Value};
+use crate::engine::doc::{Doc, Members};
 
 use crate::engine::finding::Finding;
 use crate::engine::rules::Cx;
-use crate::engine::view::{StatefulSet, get, member};
+use crate::engine::view::StatefulSet;
 
 /// The spec fields an update may change.
 const MUTABLE: &[&str] = &[
@@ -31,14 +31,14 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
         return;
     };
     let name = sts.name().unwrap_or("NAME");
-    let mut fields: Vec<&String> = new_spec.keys().chain(old_spec.keys()).collect();
+    let mut fields: Vec<&str> = new_spec.keys().chain(old_spec.keys()).collect();
     fields.sort();
     fields.dedup();
     for field in fields {
-        if MUTABLE.contains(&field.as_str()) {
+        if MUTABLE.contains(&field) {
             continue;
         }
-        let (new, old) = (member(new_spec, field), member(old_spec, field));
+        let (new, old) = (new_spec.get(field), old_spec.get(field));
         let changed = if field == "volumeClaimTemplates" {
             claim_templates_differ(new, old)
         } else {
@@ -65,24 +65,25 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
 /// A value without its empty parts (`null`, `""`, `[]`, `{}`), which the API server's
 /// semantic comparison (`apiequality.Semantic.DeepEqual`) treats like missing fields: a
 /// manifest with `matchExpressions: []` does not change a selector without them.
-fn pruned(value: Option<&Value>) -> Option<Value> {
-    fn prune(value: &Value) -> Option<Value> {
+fn pruned<'a>(value: Option<&Doc<'a>>) -> Option<Doc<'a>> {
+    fn prune<'a>(value: &Doc<'a>) -> Option<Doc<'a>> {
         match value {
-            Value::Null => None,
-            Value::String(s) if s.is_empty() => None,
-            Value::Array(items) => {
-                let items: Vec<Value> = items
+            Doc::Null => None,
+            Doc::String(s) if s.is_empty() => None,
+            Doc::Array(items) => {
+                let items: Vec<Doc<'a>> = items
                     .iter()
-                    .map(|v| prune(v).unwrap_or(Value::Null))
+                    .map(|v| prune(v).unwrap_or(Doc::Null))
                     .collect();
-                (!items.is_empty()).then_some(Value::Array(items))
+                (!items.is_empty()).then_some(Doc::Array(items))
             }
-            Value::Object(map) => {
-                let map: Map<String, Value> = map
+            Doc::Object(map) => {
+                let map: Members<'a> = map
+                    .entries()
                     .iter()
                     .filter_map(|(k, v)| Some((k.clone(), prune(v)?)))
                     .collect();
-                (!map.is_empty()).then_some(Value::Object(map))
+                (!map.is_empty()).then_some(Doc::Object(map))
             }
             other => Some(other.clone()),
         }
@@ -91,9 +92,9 @@ fn pruned(value: Option<&Value>) -> Option<Value> {
 }
 
 /// Points at the first claim template that differs when the list kept its length.
-fn changed_path(field: &str, new: Option<&Value>, old: Option<&Value>) -> String {
+fn changed_path(field: &str, new: Option<&Doc<'_>>, old: Option<&Doc<'_>>) -> String {
     if field == "volumeClaimTemplates"
-        && let (Some(Value::Array(new)), Some(Value::Array(old))) = (new, old)
+        && let (Some(Doc::Array(new)), Some(Doc::Array(old))) = (new, old)
         && new.len() == old.len()
         && let Some(index) = (0..new.len()).find(|&i| comparable(&new[i]) != comparable(&old[i]))
     {
@@ -102,38 +103,42 @@ fn changed_path(field: &str, new: Option<&Value>, old: Option<&Value>) -> String
     format!("/spec/{field}")
 }
 
-fn claim_templates_differ(new: Option<&Value>, old: Option<&Value>) -> bool {
-    let list = |v: Option<&Value>| -> Vec<Value> {
-        v.and_then(Value::as_array)
+fn claim_templates_differ(new: Option<&Doc<'_>>, old: Option<&Doc<'_>>) -> bool {
+    fn list<'a>(v: Option<&Doc<'a>>) -> Option<Doc<'a>> {
+        let claims = v
+            .and_then(Doc::as_array)
             .map(|claims| claims.iter().map(comparable).collect())
-            .unwrap_or_default()
-    };
-    let list = |v: Option<&Value>| pruned(Some(&Value::Array(list(v))));
+            .unwrap_or_default();
+        pruned(Some(&Doc::Array(claims)))
+    }
     list(new) != list(old)
 }
 
 /// A claim template without what the API server adds or a `kubectl get -o yaml` export
 /// carries (`status`, `kind`, `apiVersion`, `creationTimestamp`), so that comparing a
 /// manifest with an exported object does not report changes nobody made.
-fn comparable(claim: &Value) -> Value {
+fn comparable<'a>(claim: &Doc<'a>) -> Doc<'a> {
     let Some(map) = claim.as_object() else {
         return claim.clone();
     };
-    let mut map: Map<String, Value> = map
+    let map: Members<'a> = map
+        .entries()
         .iter()
-        .filter(|(key, _)| !matches!(key.as_str(), "status" | "kind" | "apiVersion"))
-        .map(|(key, value)| (key.clone(), value.clone()))
+        .filter(|(key, _)| !matches!(key.as_ref(), "status" | "kind" | "apiVersion"))
+        .filter_map(|(key, value)| match value {
+            Doc::Object(metadata) if key == "metadata" => {
+                let metadata: Members<'a> = metadata
+                    .entries()
+                    .iter()
+                    .filter(|(key, _)| key != "creationTimestamp")
+                    .cloned()
+                    .collect();
+                (!metadata.is_empty()).then(|| (key.clone(), Doc::Object(metadata)))
+            }
+            _ => Some((key.clone(), value.clone())),
+        })
         .collect();
-    if let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.remove("creationTimestamp");
-        if metadata.is_empty() {
-            map.remove("metadata");
-        }
-    }
-    if get(claim, "spec").is_none() {
-        map.remove("spec");
-    }
-    Value::Object(map)
+    Doc::Object(map)
 }
 
 #[cfg(test)]
@@ -141,7 +146,7 @@ mod tests {
     use super::*;
     use crate::engine::KubeVersion;
     use crate::engine::rules::testing::{self, hits};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn run(new: &Value, old: &Value) -> Vec<Finding> {
         testing::run_with(

@@ -12,12 +12,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value};
+use crate::engine::doc::{Doc, Members};
 
 use crate::engine::finding::Finding;
 use crate::engine::quantity::Quantity;
 use crate::engine::rules::Cx;
-use crate::engine::view::{Container, StatefulSet, get, list, member, str_of};
+use crate::engine::view::{Container, StatefulSet, get, list, str_of};
 
 /// Access modes a PersistentVolumeClaim may ask for (`core.PersistentVolumeAccessMode`).
 const ACCESS_MODES: [&str; 4] = [
@@ -47,7 +47,7 @@ struct ClaimTemplate<'a> {
     index: usize,
     name: Option<&'a str>,
     /// `spec`, when it is an object.
-    spec: Option<&'a Map<String, Value>>,
+    spec: Option<&'a Members<'a>>,
 }
 
 impl ClaimTemplate<'_> {
@@ -66,7 +66,7 @@ impl ClaimTemplate<'_> {
     /// has the wrong type.
     fn volume_mode(&self) -> Option<&str> {
         match self.spec?.get("volumeMode") {
-            None | Some(Value::Null) => Some("Filesystem"),
+            None | Some(Doc::Null) => Some("Filesystem"),
             Some(mode) => mode.as_str(),
         }
     }
@@ -79,7 +79,7 @@ fn claim_templates<'a>(sts: &StatefulSet<'a>) -> Vec<ClaimTemplate<'a>> {
         .map(|(index, claim)| ClaimTemplate {
             index,
             name: get(claim, "metadata").and_then(|m| str_of(m, "name")),
-            spec: get(claim, "spec").and_then(Value::as_object),
+            spec: get(claim, "spec").and_then(Doc::as_object),
         })
         .collect()
 }
@@ -115,7 +115,7 @@ struct Mount<'a> {
     container: Container<'a>,
     kind: MountKind,
     index: usize,
-    value: &'a Value,
+    value: &'a Doc<'a>,
 }
 
 impl<'a> Mount<'a> {
@@ -374,9 +374,9 @@ fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Find
     for claim in claims {
         let Some(spec) = claim.spec else { continue };
         let path = || format!("{}/spec/accessModes", claim.path());
-        let modes = match member(spec, "accessModes") {
-            None | Some(Value::Null) => &[][..],
-            Some(Value::Array(modes)) => modes.as_slice(),
+        let modes = match spec.get("accessModes") {
+            None | Some(Doc::Null) => &[][..],
+            Some(Doc::Array(modes)) => modes.as_slice(),
             Some(_) => continue,
         };
         if modes.is_empty() {
@@ -445,17 +445,17 @@ fn claim_storage_is_requested(claims: &[ClaimTemplate<'_>], out: &mut Vec<Findin
         let path = format!("{}/spec/resources/requests/storage", claim.path());
         // Missing levels mean "not requested"; levels of the wrong type are the schema
         // rule's to report.
-        let requests = match member(spec, "resources") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(resources)) => match member(resources, "requests") {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(requests)) => Some(requests),
+        let requests = match spec.get("resources") {
+            None | Some(Doc::Null) => None,
+            Some(Doc::Object(resources)) => match resources.get("requests") {
+                None | Some(Doc::Null) => None,
+                Some(Doc::Object(requests)) => Some(requests),
                 Some(_) => continue,
             },
             Some(_) => continue,
         };
-        let problem = match requests.and_then(|r| member(r, "storage")) {
-            None | Some(Value::Null) => "requests no storage".to_string(),
+        let problem = match requests.and_then(|r| r.get("storage")) {
+            None | Some(Doc::Null) => "requests no storage".to_string(),
             Some(storage) => match Quantity::from_json(storage) {
                 Err(e) if e.is_wrong_type() => continue,
                 Err(e) => format!("requests storage {storage}, which is not a quantity ({e})"),
@@ -562,7 +562,7 @@ fn claim_storage_class_is_pinned(
     }
     for claim in claims {
         let Some(spec) = claim.spec else { continue };
-        if member(spec, "storageClassName").is_some_and(|v| !v.is_null()) {
+        if spec.get("storageClassName").is_some_and(|v| !v.is_null()) {
             continue;
         }
         out.push(Finding::new(
