@@ -297,6 +297,7 @@ impl<'a> Members<'a> {
 }
 
 impl<'a> FromIterator<(Cow<'a, str>, Doc<'a>)> for Members<'a> {
+    /// Members in the order given, a repeated key made unique as [`Members::from_read`] does.
     fn from_iter<I: IntoIterator<Item = (Cow<'a, str>, Doc<'a>)>>(members: I) -> Self {
         Members::from_read(members.into_iter().collect())
     }
@@ -502,12 +503,6 @@ impl<'de> Visitor<'de> for Key {
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
         Ok(Cow::Owned(v))
     }
-}
-
-/// Builds an object from members read one by one (the webhook's reading of the object's top
-/// levels, which skips some members).
-pub fn object_from_members<'a>(members: Vec<(Cow<'a, str>, Doc<'a>)>) -> Doc<'a> {
-    Doc::Object(Members::from_read(members))
 }
 
 /// [`Doc`] as a representation jsonschema validates: the `schema` rule checks the tree the

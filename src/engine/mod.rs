@@ -280,7 +280,7 @@ fn scope<'p, 'o, T: view::Tree>(
     operation: Operation,
     object: &'o T,
     context: &Context<'o>,
-) -> Option<(&'o str, std::borrow::Cow<'p, policy::Settings>)> {
+) -> Option<(&'o str, Cow<'p, policy::Settings>)> {
     if matches!(operation, Operation::Delete | Operation::Connect) {
         return None;
     }

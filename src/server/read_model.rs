@@ -59,7 +59,7 @@ pub(crate) enum ForDefaults {}
 impl Reading for ForDefaults {
     fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ObjectIn<'de>>, D::Error> {
         Ok(
-            match Node::Only(&engine::defaults::READS, OBJECT_DEPTH).deserialize(deserializer)? {
+            match Only(&engine::defaults::READS, OBJECT_DEPTH).deserialize(deserializer)? {
                 Value::Null => None,
                 value => Some(ObjectIn::Value(value)),
             },
@@ -91,28 +91,26 @@ pub(crate) enum Level {
 
 /// A value under the [`ForDefaults`] reading, built as a `serde_json::Value` except for the
 /// members it skips.
+/// Holds what to read of the value, and how many arrays and objects enclose it.
 #[derive(Clone, Copy)]
-pub(crate) enum Node {
-    /// What to read of the value, and how many arrays and objects enclose it.
-    Only(&'static Reads, usize),
-}
+pub(crate) struct Only(&'static Reads, usize);
 
 /// How many objects enclose `request.object` and `request.oldObject` in an AdmissionReview:
 /// the review and its request. serde_json's nesting limit counts from the body's root.
 const OBJECT_DEPTH: usize = 2;
 
-impl<'de> DeserializeSeed<'de> for Node {
+impl<'de> DeserializeSeed<'de> for Only {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
         match self {
-            Node::Only(Reads::All, _) => Build.deserialize(deserializer),
+            Only(Reads::All, _) => Build.deserialize(deserializer),
             _ => deserializer.deserialize_any(self),
         }
     }
 }
 
-impl<'de> Visitor<'de> for Node {
+impl<'de> Visitor<'de> for Only {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -156,12 +154,12 @@ impl<'de> Visitor<'de> for Node {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let Node::Only(Reads::Items(item), depth) = self else {
+        let Only(Reads::Items(item), depth) = self else {
             // Members are skipped, never items: any other array is read whole.
             return Build.visit_seq(seq);
         };
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(value) = seq.next_element_seed(Node::Only(item, depth + 1))? {
+        while let Some(value) = seq.next_element_seed(Only(item, depth + 1))? {
             items.push(value);
         }
         Ok(Value::Array(items))
@@ -169,8 +167,8 @@ impl<'de> Visitor<'de> for Node {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
         match self {
-            Node::Only(Reads::Members(members), depth) => only_members(members, depth + 1, map),
-            Node::Only(..) => Build.visit_map(map),
+            Only(Reads::Members(members), depth) => only_members(members, depth + 1, map),
+            Only(..) => Build.visit_map(map),
         }
     }
 }
@@ -342,7 +340,7 @@ impl<'de> Visitor<'de> for WholeNode {
             };
             members.push((key, value));
         }
-        Ok(doc::object_from_members(members))
+        Ok(Doc::Object(members.into_iter().collect()))
     }
 }
 
@@ -357,7 +355,7 @@ fn only_members<'de, A: MapAccess<'de>>(
     while let Some(Key(key)) = map.next_key()? {
         match reads.iter().find(|(name, _)| *name == key) {
             Some((_, read)) => {
-                let value = map.next_value_seed(Node::Only(read, depth))?;
+                let value = map.next_value_seed(Only(read, depth))?;
                 members.insert(key.into_owned(), value);
             }
             // The previous manifest, skipped as raw text (checked the same way wherever a
