@@ -114,6 +114,18 @@ pub struct ServeArgs {
     )]
     pub idle_timeout: Duration,
 
+    /// Threads that run TLS, HTTP and the reviews. Default: the CPUs this process may use
+    /// (its affinity mask and cgroup CPU quota). When something else shares those CPUs (a
+    /// load generator, a sidecar), fewer threads than CPUs keep the latency tail short:
+    /// a busy thread descheduled mid-request is what the p99 measures (BENCHMARKS.md).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "STSGUARD_WORKERS",
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub workers: Option<u16>,
+
     /// Admission requests handled at once; more get an immediate 503 with Retry-After.
     #[arg(
         long,

@@ -448,13 +448,21 @@ fn reload_policy(state: &AppState, path: &Path, snapshot: &reload::Snapshot) {
     }
 }
 
+/// The multi-threaded runtime `serve` runs on, with `--workers` threads.
+fn runtime(args: &ServeArgs) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    // Without a count, tokio starts one worker per CPU that `available_parallelism` reports
+    // (affinity and cgroup quota included), or takes TOKIO_WORKER_THREADS.
+    if let Some(workers) = args.workers {
+        runtime.worker_threads(usize::from(workers));
+    }
+    runtime.enable_all().build()
+}
+
 /// Runs `stsguard serve` until SIGTERM or SIGINT; returns the exit code.
 pub fn run(args: &ServeArgs) -> u8 {
     init_logging(args.log_format, args.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(args) {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
@@ -547,5 +555,22 @@ impl Signals {
     async fn recv(self) -> &'static str {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_sets_the_runtime_threads() {
+        let args = ServeArgs::from_flags(["--workers", "3"]).unwrap();
+        assert_eq!(runtime(&args).unwrap().metrics().num_workers(), 3);
+        // Unset, one per CPU this process may use.
+        let args = ServeArgs::from_flags(Vec::<String>::new()).unwrap();
+        assert_eq!(args.workers, None);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(runtime(&args).unwrap().metrics().num_workers(), cpus);
+        assert!(ServeArgs::from_flags(["--workers", "0"]).is_err());
     }
 }
