@@ -6,7 +6,8 @@
 # where server is `stsguard`, or one of the reference servers of benches/floor.rs: `canned`
 # (TLS + HTTP + a fixed answer: the floor) or `value` (the same, parsing the body into a
 # generic serde_json::Value first). LOAD_BODY=compact posts the same review without the
-# recorded file's indentation (7.4 KB), as the API server sends it.
+# recorded file's indentation (7.4 KB), as the API server sends it. The server reads its
+# other settings from STSGUARD_* variables, e.g. STSGUARD_WORKERS=1 for one runtime thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
