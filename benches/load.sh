@@ -8,10 +8,14 @@
 # generic serde_json::Value first). LOAD_BODY=compact posts the same review without the
 # recorded file's indentation (7.4 KB), as the API server sends it. The server reads its
 # other settings from STSGUARD_* variables, e.g. STSGUARD_WORKERS=1 for one runtime thread.
+# LOAD_WRK_THREADS sets wrk's threads (default 2, the load the targets are set for); with
+# one, wrk's threads no longer take turns on a core, which is where the floor's p99 comes
+# from on a 2-core machine (BENCHMARKS.md, session 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 server_kind=${2:-stsguard}
+threads=${LOAD_WRK_THREADS:-2}
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
@@ -38,7 +42,8 @@ case "$server_kind" in
   *) echo "unknown server $server_kind (stsguard, canned or value)" >&2; exit 2 ;;
 esac
 server=$!
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Waits for the server to finish shutting down, so that the next run finds the port free.
+trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do
   ready && break
   kill -0 "$server" 2>/dev/null || break
@@ -77,7 +82,7 @@ hwm() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$server/status"; }
 echo "idle RSS: $(rss) MiB"
 for endpoint in validate mutate; do
   # A short warm-up so the first connections' handshakes are not what is measured.
-  wrk -t2 -c32 -d2s -s "$work/post.lua" "https://$admission/$endpoint" >/dev/null
-  result=$(wrk -t2 -c32 -d"${seconds}s" --latency -s "$work/post.lua" "https://$admission/$endpoint" | grep RESULT)
+  wrk -t"$threads" -c32 -d2s -s "$work/post.lua" "https://$admission/$endpoint" >/dev/null
+  result=$(wrk -t"$threads" -c32 -d"${seconds}s" --latency -s "$work/post.lua" "https://$admission/$endpoint" | grep RESULT)
   echo "/$endpoint: ${result#RESULT } peak RSS=$(hwm) MiB"
 done
