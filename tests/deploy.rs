@@ -1,6 +1,8 @@
 //! `deploy/`: the base and every overlay rendered with `kubectl kustomize`, parsed into
-//! k8s-openapi types, and held to what issue 5 and SPEC §7 ask of an installation. kubectl is
-//! required: without it these tests fail, they do not skip.
+//! k8s-openapi types, and held to what issue 5 and SPEC §7 ask of an installation. Without
+//! kubectl they skip (and fail in CI, which sets `STSGUARD_NO_SKIP`).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,31 +34,9 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// kubectl from `$KUBECTL` or `PATH`. Missing is a failure with the reason, never a skip: CI
-/// has kubectl, and a skipped test would let a broken manifest through.
-fn kubectl() -> PathBuf {
-    if let Some(path) = std::env::var_os("KUBECTL") {
-        let path = PathBuf::from(path);
-        assert!(path.is_file(), "KUBECTL={} is not a file", path.display());
-        return path;
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("kubectl"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "kubectl was not found on PATH (nor in $KUBECTL). The deploy tests render \
-                 deploy/ with `kubectl kustomize` and do not skip: install kubectl (1.27 or \
-                 later; it includes kustomize) or set KUBECTL=/path/to/kubectl"
-            )
-        })
-}
-
-/// `kubectl kustomize DIR`, every document as JSON.
-fn kustomize(dir: &Path) -> Vec<Value> {
-    let output = Command::new(kubectl())
+/// `kubectl kustomize DIR`, every document as JSON; `None` (skipped) without kubectl.
+fn kustomize(dir: &Path) -> Option<Vec<Value>> {
+    let output = Command::new(common::kubectl()?)
         .arg("kustomize")
         .arg(dir)
         .output()
@@ -68,11 +48,12 @@ fn kustomize(dir: &Path) -> Vec<Value> {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8(output.stdout).unwrap();
-    stsguard::yaml::parse_stream(&text)
+    let objects = stsguard::yaml::parse_stream(&text)
         .into_iter()
         .filter_map(|document| document.expect("kustomize printed valid YAML").value)
         .map(unwrap_base64)
-        .collect()
+        .collect();
+    Some(objects)
 }
 
 /// kustomize wraps long base64 values (Secret data, and the caBundle copied from it) at 70
@@ -135,11 +116,11 @@ impl Rendered {
     }
 }
 
-fn render(overlay: &str) -> Rendered {
-    Rendered {
+fn render(overlay: &str) -> Option<Rendered> {
+    Some(Rendered {
         name: overlay.to_string(),
-        objects: kustomize(&root().join("deploy").join(overlay)),
-    }
+        objects: kustomize(&root().join("deploy").join(overlay))?,
+    })
 }
 
 /// Copies `from` into `to`, leaving out generated certificates.
@@ -161,7 +142,7 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// The self-signed overlay the way its comment says to use it: `stsguard certs` writes into
 /// the overlay (in a copy of deploy/), then kustomize renders it.
-fn render_self_signed() -> (tempfile::TempDir, Rendered, PathBuf) {
+fn render_self_signed() -> Option<(tempfile::TempDir, Rendered, PathBuf)> {
     let temp = tempfile::tempdir().unwrap();
     let deploy = temp.path().join("deploy");
     copy_tree(&root().join("deploy"), &deploy);
@@ -179,9 +160,9 @@ fn render_self_signed() -> (tempfile::TempDir, Rendered, PathBuf) {
     );
     let rendered = Rendered {
         name: "overlays/self-signed".into(),
-        objects: kustomize(&overlay),
+        objects: kustomize(&overlay)?,
     };
-    (temp, rendered, certs)
+    Some((temp, rendered, certs))
 }
 
 /// The image `deploy/base/kustomization.yaml` sets through `images:` for `stsguard`.
@@ -661,7 +642,9 @@ fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
 
 #[test]
 fn base_renders_and_holds_every_setting() {
-    let rendered = render("base");
+    let Some(rendered) = render("base") else {
+        return;
+    };
     check_installation(&rendered);
     assert!(
         rendered.of_kind("Secret").is_empty(),
@@ -672,7 +655,9 @@ fn base_renders_and_holds_every_setting() {
 
 #[test]
 fn cert_manager_overlay_renders_and_injects_the_ca_of_the_serving_certificate() {
-    let rendered = render("overlays/cert-manager");
+    let Some(rendered) = render("overlays/cert-manager") else {
+        return;
+    };
     check_installation(&rendered);
 
     let deployment: Deployment = rendered.one("Deployment");
@@ -731,7 +716,9 @@ fn cert_manager_overlay_renders_and_injects_the_ca_of_the_serving_certificate() 
 
 #[test]
 fn self_signed_overlay_renders_from_stsguard_certs_output() {
-    let (_temp, rendered, certs) = render_self_signed();
+    let Some((_temp, rendered, certs)) = render_self_signed() else {
+        return;
+    };
     check_installation(&rendered);
 
     let ca = std::fs::read(certs.join("ca.crt")).unwrap();
@@ -754,9 +741,12 @@ fn self_signed_overlay_renders_from_stsguard_certs_output() {
 #[test]
 fn self_signed_overlay_without_certificates_does_not_render() {
     // Nothing half-installed: no Secret means no manifests at all.
+    let Some(kubectl) = common::kubectl() else {
+        return;
+    };
     let temp = tempfile::tempdir().unwrap();
     copy_tree(&root().join("deploy"), temp.path());
-    let output = Command::new(kubectl())
+    let output = Command::new(kubectl)
         .arg("kustomize")
         .arg(temp.path().join("overlays/self-signed"))
         .output()
@@ -789,7 +779,9 @@ fn image_tag_is_the_crate_version() {
 
 #[test]
 fn rendered_webhooks_of_stsguard_certs_are_the_base_ones() {
-    let base = render("base");
+    let Some(base) = render("base") else {
+        return;
+    };
     let rendered = stsguard::cli::certs::render_webhooks("stsguard", "stsguard", b"CA").unwrap();
     let rendered = Rendered {
         name: "stsguard certs --render-webhooks".into(),
@@ -831,9 +823,12 @@ fn an_overlay_of_the_overlays_can_roll_out_in_warn_mode() {
          \x20 files:\n  - policy.yaml\n",
     )
     .unwrap();
+    let Some(objects) = kustomize(&overlay) else {
+        return;
+    };
     let rendered = Rendered {
         name: "overlays/warn".into(),
-        objects: kustomize(&overlay),
+        objects,
     };
     let policy: ConfigMap = rendered.one("ConfigMap");
     assert_eq!(policy.metadata.name.as_deref(), Some("stsguard-policy"));
@@ -854,7 +849,10 @@ fn dockerfile_matches_the_deployment() {
             .map(str::to_string)
             .collect()
     };
-    let deployment: Deployment = render("base").one("Deployment");
+    let Some(base) = render("base") else {
+        return;
+    };
+    let deployment: Deployment = base.one("Deployment");
     let pod = deployment.spec.template.spec.unwrap();
     let uid = pod.security_context.unwrap().run_as_user.unwrap();
     assert_eq!(instruction("USER"), [format!("{uid}:{uid}")]);
@@ -906,7 +904,10 @@ fn deployment_env_vars_are_serve_flags() {
         .get_arguments()
         .filter_map(|arg| Some(arg.get_env()?.to_string_lossy().into_owned()))
         .collect();
-    let deployment: Deployment = render("base").one("Deployment");
+    let Some(base) = render("base") else {
+        return;
+    };
+    let deployment: Deployment = base.one("Deployment");
     let containers = deployment.spec.template.spec.unwrap().containers;
     let mut checked = 0;
     for var in containers.iter().flat_map(|c| c.env.iter().flatten()) {

@@ -623,7 +623,10 @@ fn mutate_reads_enough_of_every_corpus_statefulset() {
     let policies = [default_policy(), full_policy()];
     let mut reviewed = 0;
     let mut patched = 0;
-    for entry in std::fs::read_dir(shared("corpus/manifests")).unwrap() {
+    let Some(corpus) = shared("corpus/manifests") else {
+        return;
+    };
+    for entry in std::fs::read_dir(corpus).unwrap() {
         let path = entry.unwrap().path();
         let source = stsguard::cli::input::read_source(&path).unwrap();
         let objects = source

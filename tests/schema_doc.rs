@@ -12,10 +12,11 @@ use stsguard::cli::input;
 use stsguard::engine::doc::Doc;
 use stsguard::engine::rules::schema;
 
-/// Every JSON object the corpus, the seed examples and the recorded reviews hold.
-fn objects() -> Vec<(String, Value)> {
+/// Every JSON object the corpus, the seed examples and the recorded reviews hold, or `None`
+/// (skipped) without `../shared`.
+fn objects() -> Option<Vec<(String, Value)>> {
     let mut objects = Vec::new();
-    for dir in [common::shared("corpus/manifests"), common::data("examples")] {
+    for dir in [common::shared("corpus/manifests")?, common::data("examples")] {
         let mut paths: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -42,7 +43,7 @@ fn objects() -> Vec<(String, Value)> {
             }
         }
     }
-    objects
+    Some(objects)
 }
 
 fn errors<'i>(errors: impl Iterator<Item = jsonschema::ValidationError<'i>>) -> Vec<String> {
@@ -66,7 +67,9 @@ fn the_schema_check_on_a_doc_finds_what_it_finds_on_a_value() {
         .build(schema::statefulset_schema())
         .unwrap();
     let on_doc = schema::validator().unwrap();
-    let objects = objects();
+    let Some(objects) = objects() else {
+        return;
+    };
     assert!(objects.len() > 250, "{} objects", objects.len());
     let (mut valid, mut invalid) = (0, 0);
     for (name, value) in &objects {

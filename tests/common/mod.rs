@@ -14,18 +14,59 @@ pub fn data(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// `../shared/...` beside the checkout (CI puts it there). Missing is a test failure, not a
-/// silent skip.
-pub fn shared(path: &str) -> PathBuf {
+/// Set (to anything) by `.ci/run`: a test that needs something from outside the repository
+/// (`../shared`, kubectl, etcd) and does not find it fails instead of skipping. CI never
+/// skips; a user's clone, which has no `../shared` beside it, skips those tests and passes.
+pub const NO_SKIP: &str = "STSGUARD_NO_SKIP";
+
+/// Reports that a test cannot run here: one line on stderr (`skipped: …`), or a failure
+/// when [`NO_SKIP`] is set. The line is written to stderr directly, past the test harness's
+/// capture, so that `cargo test` shows it.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    assert!(
+        std::env::var_os(NO_SKIP).is_none(),
+        "{reason}, and {NO_SKIP} is set: CI runs every test"
+    );
+    let _ = writeln!(std::io::stderr(), "skipped: {reason}");
+}
+
+/// `../shared/...` beside the checkout (CI puts it there), or `None` after [`skip`] when it
+/// is missing.
+pub fn shared(path: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared")
         .join(path);
-    assert!(
-        dir.exists(),
-        "{} is missing: the tests expect ../shared beside the checkout",
-        dir.display()
-    );
-    dir
+    if dir.exists() {
+        Some(dir)
+    } else {
+        skip(&format!("../shared/{path} not found"));
+        None
+    }
+}
+
+/// A program on `PATH` (or at the path in the environment variable `override_var`), or
+/// `None` after [`skip`] when there is none.
+pub fn program(name: &str, override_var: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(override_var) {
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "{override_var}={} is not a file", path.display());
+        return Some(path);
+    }
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        skip(&format!("{name} not found on PATH (nor in ${override_var})"));
+    }
+    found
+}
+
+/// kubectl from `$KUBECTL` or `PATH` (1.27 or later; it includes kustomize).
+pub fn kubectl() -> Option<PathBuf> {
+    program("kubectl", "KUBECTL")
 }
 
 /// A recorded AdmissionReview by its number (`"043"`).
