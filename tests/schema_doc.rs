@@ -16,7 +16,10 @@ use stsguard::engine::rules::schema;
 /// (skipped) without `../shared`.
 fn objects() -> Option<Vec<(String, Value)>> {
     let mut objects = Vec::new();
-    for dir in [common::shared("corpus/manifests")?, common::data("examples")] {
+    for dir in [
+        common::shared("corpus/manifests")?,
+        common::data("examples"),
+    ] {
         let mut paths: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -50,7 +50,11 @@ pub fn shared(path: &str) -> Option<PathBuf> {
 pub fn program(name: &str, override_var: &str) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(override_var) {
         let path = PathBuf::from(path);
-        assert!(path.is_file(), "{override_var}={} is not a file", path.display());
+        assert!(
+            path.is_file(),
+            "{override_var}={} is not a file",
+            path.display()
+        );
         return Some(path);
     }
     let found = std::env::var_os("PATH")
@@ -59,7 +63,9 @@ pub fn program(name: &str, override_var: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file());
     if found.is_none() {
-        skip(&format!("{name} not found on PATH (nor in ${override_var})"));
+        skip(&format!(
+            "{name} not found on PATH (nor in ${override_var})"
+        ));
     }
     found
 }
