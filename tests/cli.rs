@@ -203,6 +203,150 @@ fn namespace_applies_to_documents_without_one() {
     assert_eq!(json["findings"][0]["object"]["namespace"], "team-a");
 }
 
+const EXEMPT: &str = "tests/data/exempt/kube-system.yaml";
+const MIXED: &str = "tests/data/exempt/mixed.yaml";
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn an_exempt_namespace_is_reported_as_not_judged() {
+    // Broken (no selector, no labels), but in kube-system, which the default policy exempts:
+    // not judged, as the webhook would not judge it, and said so; not a failure.
+    let output = stsguard(&["validate", EXEMPT]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    insta::assert_snapshot!("exempt_text", stdout(&output));
+}
+
+#[test]
+fn json_lists_the_objects_not_judged() {
+    let output = stsguard(&["validate", "--output", "json", EXEMPT]);
+    assert_eq!(output.status.code(), Some(0));
+    insta::assert_json_snapshot!("exempt_json", json(&output));
+}
+
+#[test]
+fn include_exempt_judges_exempt_namespaces() {
+    let output = stsguard(&["validate", "--include-exempt", EXEMPT]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("kube-system.yaml:9:1: error[selector]: spec.selector is missing"),
+        "{text}"
+    );
+    assert!(!text.contains("not judged"), "{text}");
+    assert!(
+        text.ends_with("2 errors, 0 warnings in 1 file (1 StatefulSet)\n"),
+        "{text}"
+    );
+
+    let report = json(&stsguard(&[
+        "validate",
+        "--include-exempt",
+        "--output",
+        "json",
+        EXEMPT,
+    ]));
+    assert_eq!(report["notJudged"], serde_json::json!([]));
+    assert_eq!(report["summary"]["notJudged"], 0);
+    assert_eq!(report["summary"]["errors"], 2);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["object"]["namespace"] == "kube-system")
+    );
+}
+
+#[test]
+fn include_exempt_keeps_the_rest_of_the_policy() {
+    // A per-namespace override still applies to the namespace it now judges.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: stsguard.dev/v1\nkind: StatefulSetPolicy\nspec:\n  exemptNamespaces: ['kube-*']\n  namespaces:\n  - match: [kube-system]\n    rules: {selector: warning, schema: off}\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let exempt = stsguard(&["validate", "--policy", policy, EXEMPT]);
+    assert_eq!(exempt.status.code(), Some(0));
+    assert!(
+        stdout(&exempt).contains(
+            "not judged: namespace kube-system is exempt in the policy (exemptNamespaces: kube-*)"
+        ),
+        "{}",
+        stdout(&exempt)
+    );
+    let judged = stsguard(&["validate", "--policy", policy, "--include-exempt", EXEMPT]);
+    assert_eq!(judged.status.code(), Some(0), "{}", stdout(&judged));
+    assert_eq!(
+        stdout(&judged).lines().last(),
+        Some("0 errors, 1 warning in 1 file (1 StatefulSet)")
+    );
+    assert!(
+        stdout(&judged).contains("warning[selector]"),
+        "{}",
+        stdout(&judged)
+    );
+}
+
+#[test]
+fn objects_in_other_namespaces_are_not_listed_as_not_judged() {
+    let mixed = json(&stsguard(&["validate", "--output", "json", MIXED]));
+    let not_judged = mixed["notJudged"].as_array().unwrap();
+    assert_eq!(not_judged.len(), 1, "{mixed}");
+    assert_eq!(not_judged[0]["object"]["name"], "metrics");
+    assert_eq!(mixed["summary"]["objects"], 2);
+    assert_eq!(mixed["summary"]["notJudged"], 1);
+
+    // Nothing exempt: the list and the count are still there, empty and 0, and the text
+    // summary says nothing about them.
+    let examples = json(&stsguard(&[
+        "validate",
+        "--output",
+        "json",
+        "tests/data/examples",
+    ]));
+    assert_eq!(examples["notJudged"], serde_json::json!([]));
+    assert_eq!(examples["summary"]["notJudged"], 0);
+    let text = stdout(&stsguard(&["validate", "tests/data/examples"]));
+    assert!(
+        !text.contains("not judged") && !text.contains("note:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn namespace_flag_decides_exemption_for_documents_without_one() {
+    // The warehouse names no namespace: with --namespace kube-system it is exempt, and the
+    // note points at `metadata:`, the nearest parent of the missing namespace.
+    let output = stsguard(&[
+        "validate",
+        "--namespace",
+        "kube-system",
+        "tests/data/broken/warehouse.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("tests/data/broken/warehouse.yaml:5:1: note: StatefulSet kube-system/analytics-warehouse-primary-replica-set-for-reporting-east not judged: namespace kube-system is exempt"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_documents_include_exempt() {
+    let output = stsguard(&["validate", "--help"]);
+    assert!(
+        stdout(&output).contains("--include-exempt"),
+        "{}",
+        stdout(&output)
+    );
+}
+
 #[test]
 fn policy_schema_is_json_schema() {
     let output = stsguard(&["policy", "schema"]);

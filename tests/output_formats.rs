@@ -1,7 +1,7 @@
 //! `stsguard validate --output sarif|junit|github`: each format checked against what its
 //! consumer requires (SARIF 2.1.0's structure, an XML parser, GitHub's workflow-command
-//! syntax), snapshots of each for one broken file, and exit codes that do not depend on the
-//! format.
+//! syntax), snapshots of each for one broken file and for one StatefulSet that is not judged
+//! (an exempt namespace), and exit codes that do not depend on the format.
 
 mod common;
 
@@ -10,20 +10,24 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use stsguard::cli::output::{self, OutputFormat};
-use stsguard::cli::validate::{JudgedObject, LocatedFinding, ObjectRef, Report};
-use stsguard::engine::Finding;
+use stsguard::cli::validate::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
 use stsguard::engine::rules::catalog::RULES;
+use stsguard::engine::{Finding, NotJudged};
 
 const WAREHOUSE: &str = "tests/data/broken/warehouse.yaml";
 const MIDDLE_DOCUMENT: &str = "tests/data/broken/middle-document.yaml";
 const EXAMPLES: &str = "tests/data/examples";
+/// A broken StatefulSet in kube-system (exempt in the default policy), and a file with an
+/// exempt StatefulSet and a judged one.
+const EXEMPT: &str = "tests/data/exempt";
 
 /// The inputs every format is checked on, alone and together.
 const INPUTS: &[&[&str]] = &[
     &[WAREHOUSE],
     &[MIDDLE_DOCUMENT],
     &[EXAMPLES],
-    &[WAREHOUSE, MIDDLE_DOCUMENT, EXAMPLES],
+    &[EXEMPT],
+    &[WAREHOUSE, MIDDLE_DOCUMENT, EXAMPLES, EXEMPT],
 ];
 
 fn validate(format: &str, paths: &[&str]) -> Output {
@@ -62,6 +66,8 @@ fn exit_codes_do_not_depend_on_the_format() {
             (&[WAREHOUSE][..], 1),
             (&[MIDDLE_DOCUMENT][..], 1),
             (&[EXAMPLES][..], 0),
+            // Not judged is not a failure.
+            (&[EXEMPT][..], 0),
         ] {
             let output = validate(format, paths);
             assert_eq!(
@@ -242,6 +248,117 @@ fn assert_sarif_run(run: &Value) {
     for result in results {
         assert_sarif_result(result, rules);
     }
+    let descriptors = driver
+        .get("notifications")
+        .map(|n| {
+            n.as_array()
+                .expect("driver.notifications is an array")
+                .clone()
+        })
+        .unwrap_or_default();
+    for descriptor in &descriptors {
+        assert_keys(
+            descriptor,
+            "reportingDescriptor",
+            &[
+                "id",
+                "name",
+                "shortDescription",
+                "fullDescription",
+                "defaultConfiguration",
+                "help",
+                "properties",
+            ],
+        );
+        assert!(descriptor["id"].is_string());
+        assert_level(&descriptor["defaultConfiguration"]["level"]);
+    }
+    for invocation in run["invocations"].as_array().into_iter().flatten() {
+        assert_keys(
+            invocation,
+            "invocation",
+            &[
+                "commandLine",
+                "arguments",
+                "responseFiles",
+                "startTimeUtc",
+                "endTimeUtc",
+                "exitCode",
+                "ruleConfigurationOverrides",
+                "notificationConfigurationOverrides",
+                "toolExecutionNotifications",
+                "toolConfigurationNotifications",
+                "exitCodeDescription",
+                "exitSignalName",
+                "exitSignalNumber",
+                "processStartFailureMessage",
+                "executionSuccessful",
+                "machine",
+                "account",
+                "processId",
+                "executableLocation",
+                "workingDirectory",
+                "environmentVariables",
+                "stdin",
+                "stdout",
+                "stderr",
+                "stdoutStderr",
+                "properties",
+            ],
+        );
+        assert!(
+            invocation["executionSuccessful"].is_boolean(),
+            "invocation.executionSuccessful is required"
+        );
+        for notification in invocation["toolExecutionNotifications"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            assert_sarif_notification(notification, &descriptors);
+        }
+    }
+}
+
+fn assert_sarif_notification(notification: &Value, descriptors: &[Value]) {
+    assert_keys(
+        notification,
+        "notification",
+        &[
+            "locations",
+            "message",
+            "level",
+            "threadId",
+            "timeUtc",
+            "exception",
+            "descriptor",
+            "associatedRule",
+            "properties",
+        ],
+    );
+    assert_level(&notification["level"]);
+    assert!(
+        notification["message"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "notification.message.text is non-empty"
+    );
+    if let Some(descriptor) = notification.get("descriptor") {
+        assert_keys(
+            descriptor,
+            "reportingDescriptorReference",
+            &["id", "index", "guid", "toolComponent", "properties"],
+        );
+        let index = descriptor["index"].as_u64().expect("descriptor.index") as usize;
+        assert!(
+            index < descriptors.len(),
+            "descriptor index {index} out of range"
+        );
+        assert_eq!(descriptors[index]["id"], descriptor["id"]);
+    }
+    for location in notification["locations"].as_array().into_iter().flatten() {
+        assert_sarif_location(location);
+    }
 }
 
 fn assert_sarif_result(result: &Value, rules: &[Value]) {
@@ -304,86 +421,7 @@ fn assert_sarif_result(result: &Value, rules: &[Value]) {
     let locations = result["locations"].as_array().expect("locations");
     assert!(!locations.is_empty());
     for location in locations {
-        assert_keys(
-            location,
-            "location",
-            &[
-                "id",
-                "physicalLocation",
-                "logicalLocations",
-                "message",
-                "annotations",
-                "relationships",
-                "properties",
-            ],
-        );
-        let physical = &location["physicalLocation"];
-        assert_keys(
-            physical,
-            "physicalLocation",
-            &[
-                "address",
-                "artifactLocation",
-                "region",
-                "contextRegion",
-                "properties",
-            ],
-        );
-        let artifact = &physical["artifactLocation"];
-        assert_keys(
-            artifact,
-            "artifactLocation",
-            &["uri", "uriBaseId", "index", "description", "properties"],
-        );
-        let uri = artifact["uri"].as_str().expect("artifactLocation.uri");
-        assert_uri_reference(uri);
-        let region = &physical["region"];
-        assert_keys(
-            region,
-            "region",
-            &[
-                "startLine",
-                "startColumn",
-                "endLine",
-                "endColumn",
-                "charOffset",
-                "charLength",
-                "byteOffset",
-                "byteLength",
-                "snippet",
-                "message",
-                "sourceLanguage",
-                "properties",
-            ],
-        );
-        assert!(
-            region["startLine"].as_u64().is_some_and(|l| l >= 1),
-            "{region}"
-        );
-        assert!(
-            region["startColumn"].as_u64().is_some_and(|c| c >= 1),
-            "{region}"
-        );
-        for logical in location["logicalLocations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            assert_keys(
-                logical,
-                "logicalLocation",
-                &[
-                    "name",
-                    "index",
-                    "fullyQualifiedName",
-                    "decoratedName",
-                    "parentIndex",
-                    "kind",
-                    "properties",
-                ],
-            );
-            assert!(logical["fullyQualifiedName"].is_string());
-        }
+        assert_sarif_location(location);
     }
     if let Some(fingerprints) = result.get("partialFingerprints") {
         let fingerprints = fingerprints
@@ -393,6 +431,89 @@ fn assert_sarif_result(result: &Value, rules: &[Value]) {
     }
     if let Some(properties) = result.get("properties") {
         assert_property_bag(properties);
+    }
+}
+
+fn assert_sarif_location(location: &Value) {
+    assert_keys(
+        location,
+        "location",
+        &[
+            "id",
+            "physicalLocation",
+            "logicalLocations",
+            "message",
+            "annotations",
+            "relationships",
+            "properties",
+        ],
+    );
+    let physical = &location["physicalLocation"];
+    assert_keys(
+        physical,
+        "physicalLocation",
+        &[
+            "address",
+            "artifactLocation",
+            "region",
+            "contextRegion",
+            "properties",
+        ],
+    );
+    let artifact = &physical["artifactLocation"];
+    assert_keys(
+        artifact,
+        "artifactLocation",
+        &["uri", "uriBaseId", "index", "description", "properties"],
+    );
+    let uri = artifact["uri"].as_str().expect("artifactLocation.uri");
+    assert_uri_reference(uri);
+    let region = &physical["region"];
+    assert_keys(
+        region,
+        "region",
+        &[
+            "startLine",
+            "startColumn",
+            "endLine",
+            "endColumn",
+            "charOffset",
+            "charLength",
+            "byteOffset",
+            "byteLength",
+            "snippet",
+            "message",
+            "sourceLanguage",
+            "properties",
+        ],
+    );
+    assert!(
+        region["startLine"].as_u64().is_some_and(|l| l >= 1),
+        "{region}"
+    );
+    assert!(
+        region["startColumn"].as_u64().is_some_and(|c| c >= 1),
+        "{region}"
+    );
+    for logical in location["logicalLocations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        assert_keys(
+            logical,
+            "logicalLocation",
+            &[
+                "name",
+                "index",
+                "fullyQualifiedName",
+                "decoratedName",
+                "parentIndex",
+                "kind",
+                "properties",
+            ],
+        );
+        assert!(logical["fullyQualifiedName"].is_string());
     }
 }
 
@@ -549,12 +670,11 @@ fn sarif_names_stdin() {
     assert_eq!(artifact["description"]["text"], "standard input");
 }
 
-#[test]
-fn sarif_snapshot_of_the_warehouse() {
-    // The output as written (property order included), with the crate version redacted and
-    // the catalog's rule descriptors (checked by `sarif_describes_every_catalog_rule`)
-    // collapsed, so that a new rule does not change this snapshot.
-    let sarif = stdout(&validate("sarif", &[WAREHOUSE]));
+/// The SARIF output as written (property order included), with the crate version redacted and
+/// the catalog's rule descriptors (checked by `sarif_describes_every_catalog_rule`) collapsed,
+/// so that a new rule does not change a snapshot.
+fn redacted_sarif(paths: &[&str]) -> String {
+    let sarif = stdout(&validate("sarif", paths));
     let version = env!("CARGO_PKG_VERSION");
     let mut redacted = Vec::new();
     let mut in_rules = false;
@@ -576,14 +696,80 @@ fn sarif_snapshot_of_the_warehouse() {
         redacted.contains("\"semanticVersion\": \"[version]\""),
         "{redacted}"
     );
-    insta::assert_snapshot!("warehouse_sarif", redacted);
+    redacted
+}
+
+#[test]
+fn sarif_snapshot_of_the_warehouse() {
+    insta::assert_snapshot!("warehouse_sarif", redacted_sarif(&[WAREHOUSE]));
+}
+
+#[test]
+fn sarif_snapshot_of_a_statefulset_not_judged() {
+    insta::assert_snapshot!(
+        "exempt_sarif",
+        redacted_sarif(&["tests/data/exempt/kube-system.yaml"])
+    );
+}
+
+#[test]
+fn sarif_notes_each_statefulset_not_judged_and_raises_no_alert() {
+    for paths in INPUTS {
+        let log: Value = serde_json::from_slice(&validate("sarif", paths).stdout).unwrap();
+        let run = &log["runs"][0];
+        let json = json_report(paths);
+        let not_judged = json["notJudged"].as_array().unwrap();
+        let notifications = run["invocations"][0]["toolExecutionNotifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(notifications.len(), not_judged.len(), "{paths:?}");
+        if not_judged.is_empty() {
+            // Nothing to say: the run looks as it did before notifications existed.
+            assert!(run.get("invocations").is_none(), "{paths:?}");
+            assert!(run["tool"]["driver"].get("notifications").is_none());
+            continue;
+        }
+        assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+        for (notification, object) in notifications.iter().zip(not_judged) {
+            assert_eq!(notification["level"], "note");
+            assert_eq!(notification["descriptor"]["id"], object["reason"]);
+            let message = notification["message"]["text"].as_str().unwrap();
+            assert!(
+                message.contains(object["message"].as_str().unwrap()),
+                "{message}"
+            );
+            assert!(
+                message.ends_with(object["hint"].as_str().unwrap()),
+                "{message}"
+            );
+            let location = &notification["locations"][0];
+            let physical = &location["physicalLocation"];
+            assert_eq!(physical["artifactLocation"]["uri"], object["file"]);
+            assert_eq!(physical["region"]["startLine"], object["line"]);
+            assert_eq!(physical["region"]["startColumn"], object["column"]);
+            assert_eq!(
+                location["logicalLocations"][0]["fullyQualifiedName"],
+                format!(
+                    "StatefulSet/{}/{}",
+                    object["object"]["namespace"].as_str().unwrap(),
+                    object["object"]["name"].as_str().unwrap()
+                )
+            );
+        }
+        // Results are the findings only (`sarif_results_are_the_findings`): an object that
+        // was not judged opens no code-scanning alert.
+        let results = run["results"].as_array().unwrap();
+        assert!(results.iter().all(|r| r["level"] != "note"));
+    }
 }
 
 // JUnit XML
 
-/// `(tests, failures)` a JUnit report of `paths` must count: one test case per StatefulSet
-/// and one per file with YAML syntax errors; failing are those with an error finding.
-fn expected_junit_counts(paths: &[&str]) -> (usize, usize) {
+/// `(tests, failures, skipped)` a JUnit report of `paths` must count: one test case per
+/// StatefulSet and one per file with YAML syntax errors; failing are those with an error
+/// finding, skipped those not judged.
+fn expected_junit_counts(paths: &[&str]) -> (usize, usize, usize) {
     let json = json_report(paths);
     let findings = json["findings"].as_array().unwrap();
     let syntax_files: BTreeSet<&str> = findings
@@ -597,9 +783,11 @@ fn expected_junit_counts(paths: &[&str]) -> (usize, usize) {
         .map(|f| format!("{} {}", f["file"], f["object"]))
         .collect();
     let objects = json["summary"]["objects"].as_u64().unwrap() as usize;
+    let not_judged = json["summary"]["notJudged"].as_u64().unwrap() as usize;
     (
         objects + syntax_files.len(),
         failing_objects.len() + syntax_files.len(),
+        not_judged,
     )
 }
 
@@ -618,14 +806,14 @@ fn junit_counts_statefulsets_and_failures() {
             .unwrap_or_else(|e| panic!("{paths:?}: not well-formed XML: {e}\n{xml}"));
         let root = document.root_element();
         assert_eq!(root.tag_name().name(), "testsuites");
-        let (tests, failures) = expected_junit_counts(paths);
+        let (tests, failures, skipped) = expected_junit_counts(paths);
         assert_eq!(count(root, "tests"), tests, "{paths:?}");
         assert_eq!(count(root, "failures"), failures, "{paths:?}");
         assert_eq!(count(root, "errors"), 0);
-        assert_eq!(count(root, "skipped"), 0);
+        assert_eq!(count(root, "skipped"), skipped, "{paths:?}");
 
         let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
-        let (mut suite_tests, mut suite_failures) = (0, 0);
+        let (mut suite_tests, mut suite_failures, mut suite_skipped) = (0, 0, 0);
         for suite in &suites {
             assert_eq!(suite.tag_name().name(), "testsuite");
             let cases: Vec<_> = suite.children().filter(|n| n.is_element()).collect();
@@ -634,22 +822,54 @@ fn junit_counts_statefulsets_and_failures() {
                 .iter()
                 .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
                 .count();
+            let skipping = cases
+                .iter()
+                .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
+                .count();
             assert_eq!(count(*suite, "tests"), cases.len());
             assert_eq!(count(*suite, "failures"), failing);
             assert_eq!(count(*suite, "errors"), 0);
-            assert_eq!(count(*suite, "skipped"), 0);
+            assert_eq!(count(*suite, "skipped"), skipping);
             for case in &cases {
                 assert_eq!(case.attribute("classname"), suite.attribute("name"));
             }
             suite_tests += cases.len();
             suite_failures += failing;
+            suite_skipped += skipping;
         }
         assert_eq!(
-            (suite_tests, suite_failures),
-            (tests, failures),
+            (suite_tests, suite_failures, suite_skipped),
+            (tests, failures, skipped),
             "{paths:?}"
         );
     }
+}
+
+#[test]
+fn junit_skips_statefulsets_not_judged() {
+    let xml = stdout(&validate("junit", &[EXEMPT]));
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    let case = |name: &str| {
+        document
+            .descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+            .unwrap_or_else(|| panic!("no test case {name} in {xml}"))
+    };
+    let exempt = case("StatefulSet kube-system/metrics");
+    let skipped = exempt
+        .children()
+        .find(|n| n.has_tag_name("skipped"))
+        .unwrap();
+    assert_eq!(
+        skipped.attribute("message"),
+        Some(
+            "not judged: namespace kube-system is exempt in the policy (exemptNamespaces: kube-system); \
+             pass --include-exempt to judge it anyway (the webhook admits it without review)"
+        )
+    );
+    assert!(!exempt.children().any(|n| n.has_tag_name("failure")));
+    // The judged StatefulSet beside it is neither skipped nor failing.
+    assert!(!case("StatefulSet team-a/queue").has_children());
 }
 
 #[test]
@@ -754,13 +974,14 @@ fn nasty_report() -> Report {
     );
     Report {
         files: 1,
-        objects: vec![JudgedObject {
+        objects: vec![ReviewedObject {
             file: file.clone(),
             line: 1,
             column: 1,
             object: object.clone(),
             errors: 1,
             warnings: 0,
+            not_judged: None,
         }],
         findings: vec![LocatedFinding {
             file,
@@ -797,6 +1018,62 @@ fn junit_escapes_markup_and_drops_what_xml_forbids() {
              volume \"a<b\" & 'c' \u{fffd}bell\u{fffd}\r\n100% done, next: x\n  \
              help: use <volume> & retry\n"
         )
+    );
+}
+
+/// [`nasty_report`] with one more StatefulSet, not judged, in a namespace whose name holds
+/// what XML and workflow commands must escape (no real namespace can: escaping must not
+/// depend on that).
+fn nasty_report_with_one_not_judged() -> Report {
+    let mut report = nasty_report();
+    let file = report.objects[0].file.clone();
+    let namespace = "kube-<&>\"%,:";
+    report.objects.push(ReviewedObject {
+        file,
+        line: 40,
+        column: 1,
+        object: ObjectRef {
+            kind: "StatefulSet".into(),
+            namespace: namespace.into(),
+            name: "cache".into(),
+        },
+        errors: 0,
+        warnings: 0,
+        not_judged: Some(NotJudgedNote {
+            line: 43,
+            column: 14,
+            reason: NotJudged::ExemptNamespace {
+                namespace: namespace.into(),
+                pattern: "kube-*".into(),
+            },
+        }),
+    });
+    report
+}
+
+#[test]
+fn junit_escapes_the_skipped_message() {
+    let xml = render(OutputFormat::Junit, &nasty_report_with_one_not_judged());
+    let document = roxmltree::Document::parse(&xml)
+        .unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{xml}"));
+    let skipped = document
+        .descendants()
+        .find(|n| n.has_tag_name("skipped"))
+        .unwrap();
+    assert!(
+        skipped.attribute("message").unwrap().starts_with(
+            "not judged: namespace kube-<&>\"%,: is exempt in the policy (exemptNamespaces: kube-*)"
+        ),
+        "{xml}"
+    );
+    let root = document.root_element();
+    assert_eq!(
+        (
+            count(root, "tests"),
+            count(root, "failures"),
+            count(root, "skipped")
+        ),
+        (2, 1, 1)
     );
 }
 
@@ -866,6 +1143,37 @@ fn github_escapes_data_and_properties() {
 }
 
 #[test]
+fn github_notices_each_statefulset_not_judged() {
+    let text = render(OutputFormat::Github, &nasty_report_with_one_not_judged());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(
+        lines[1],
+        "::notice file=specs/a&b <\"q\"> 50%25%2C c%3Ad.yaml,line=43,col=14,title=exempt-namespace::\
+         StatefulSet kube-<&>\"%25,:/cache not judged: namespace kube-<&>\"%25,: is exempt in the policy \
+         (exemptNamespaces: kube-*)%0Ahelp: pass --include-exempt to judge it anyway (the webhook \
+         admits it without review)"
+    );
+    assert_eq!(
+        lines[2],
+        "1 error, 0 warnings in 1 file (2 StatefulSets); 1 StatefulSet not judged: \
+         namespace kube-<&>\"%,: is exempt in the policy (--include-exempt judges it)"
+    );
+
+    // On stdin the place goes into the message, as for findings.
+    let body = std::fs::read("tests/data/exempt/kube-system.yaml").unwrap();
+    let output = validate_stdin("github", &body);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stdout(&output).starts_with(
+            "::notice title=exempt-namespace::<stdin>:8:3: StatefulSet kube-system/node-cache not judged: "
+        ),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
 fn github_findings_on_stdin_carry_their_place_in_the_message() {
     let body = std::fs::read(WAREHOUSE).unwrap();
     let output = validate_stdin("github", &body);
@@ -891,4 +1199,14 @@ fn github_snapshot_of_the_warehouse() {
         "warehouse_github",
         stdout(&validate("github", &[WAREHOUSE]))
     );
+}
+
+#[test]
+fn junit_snapshot_of_statefulsets_not_judged() {
+    insta::assert_snapshot!("exempt_junit", stdout(&validate("junit", &[EXEMPT])));
+}
+
+#[test]
+fn github_snapshot_of_statefulsets_not_judged() {
+    insta::assert_snapshot!("exempt_github", stdout(&validate("github", &[EXEMPT])));
 }

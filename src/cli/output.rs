@@ -10,9 +10,9 @@ use clap::ValueEnum;
 use serde::Serialize;
 
 use super::input::STDIN_NAME;
-use super::validate::{LocatedFinding, ObjectRef, Report};
-use crate::engine::Severity;
+use super::validate::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
 use crate::engine::rules::catalog::{self, Family};
+use crate::engine::{NotJudged, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -97,17 +97,40 @@ pub fn write_text(out: &mut dyn Write, report: &Report, colors: Colors) -> io::R
             )?;
         }
     }
+    // After the findings, next to the summary that counts them: a note is not a finding.
+    for (object, note) in report.not_judged() {
+        writeln!(
+            out,
+            "{}: {}: {}",
+            colors.paint(
+                bold,
+                &format!("{}:{}:{}", object.file, note.line, note.column)
+            ),
+            colors.paint(AnsiColor::Green.on_default().bold(), "note"),
+            not_judged_message(object, note)
+        )?;
+        if !note.hint().is_empty() {
+            writeln!(
+                out,
+                "  {} {}",
+                colors.paint(AnsiColor::Cyan.on_default().bold(), "help:"),
+                note.hint()
+            )?;
+        }
+    }
     writeln!(out, "{}", summary_line(report))
 }
 
-/// The last line of the text and GitHub formats: `3 errors, 1 warning in 1 file (1 StatefulSet)`.
+/// The last line of the text and GitHub formats: `3 errors, 1 warning in 1 file (1 StatefulSet)`,
+/// followed, when StatefulSets were not judged, by how many and why (`; 1 StatefulSet not
+/// judged: namespace kube-system is exempt in the policy (--include-exempt judges it)`).
 pub fn summary_line(report: &Report) -> String {
     let (errors, warnings) = (
         report.count(Severity::Error),
         report.count(Severity::Warning),
     );
     let objects = report.objects.len();
-    format!(
+    let mut line = format!(
         "{} {}, {} {} in {} {} ({} {})",
         errors,
         plural(errors, "error", "errors"),
@@ -117,7 +140,89 @@ pub fn summary_line(report: &Report) -> String {
         plural(report.files, "file", "files"),
         objects,
         plural(objects, "StatefulSet", "StatefulSets"),
+    );
+    if let Some(not_judged) = not_judged_summary(report) {
+        line.push_str("; ");
+        line.push_str(&not_judged);
+    }
+    line
+}
+
+/// `2 StatefulSets not judged: namespaces kube-system, kube-public are exempt in the policy
+/// (--include-exempt judges them)`, or `None` when every StatefulSet was judged.
+fn not_judged_summary(report: &Report) -> Option<String> {
+    // More names than this make the summary a paragraph; the notes above list every object.
+    const NAMESPACES_SHOWN: usize = 5;
+    let mut count = 0;
+    let mut exempt = 0;
+    let mut namespaces: Vec<&str> = Vec::new();
+    let mut other_reasons: Vec<String> = Vec::new();
+    for (_, note) in report.not_judged() {
+        count += 1;
+        match &note.reason {
+            NotJudged::ExemptNamespace { namespace, .. } => {
+                exempt += 1;
+                if !namespaces.contains(&namespace.as_str()) {
+                    namespaces.push(namespace);
+                }
+            }
+            reason => {
+                let reason = reason.to_string();
+                if !other_reasons.contains(&reason) {
+                    other_reasons.push(reason);
+                }
+            }
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let mut reasons = Vec::new();
+    if !namespaces.is_empty() {
+        let mut names = namespaces
+            .iter()
+            .take(NAMESPACES_SHOWN)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if namespaces.len() > NAMESPACES_SHOWN {
+            names.push_str(&format!(
+                " and {} more",
+                namespaces.len() - NAMESPACES_SHOWN
+            ));
+        }
+        reasons.push(format!(
+            "{} {names} {} exempt in the policy (--include-exempt judges {})",
+            plural(namespaces.len(), "namespace", "namespaces"),
+            plural(namespaces.len(), "is", "are"),
+            plural(exempt, "it", "them"),
+        ));
+    }
+    reasons.extend(other_reasons);
+    Some(format!(
+        "{count} {} not judged: {}",
+        plural(count, "StatefulSet", "StatefulSets"),
+        reasons.join("; ")
+    ))
+}
+
+/// `StatefulSet kube-system/web not judged: namespace kube-system is exempt in the policy
+/// (exemptNamespaces: kube-system)`: the text note, and the SARIF and GitHub message.
+fn not_judged_message(object: &ReviewedObject, note: &NotJudgedNote) -> String {
+    format!(
+        "{} {}/{} not judged: {}",
+        object.object.kind, object.object.namespace, object.object.name, note.reason
     )
+}
+
+/// [`not_judged_message`] and on a line of its own the hint, as in the text format.
+fn not_judged_message_with_hint(object: &ReviewedObject, note: &NotJudgedNote) -> String {
+    let message = not_judged_message(object, note);
+    if note.hint().is_empty() {
+        message
+    } else {
+        format!("{message}\nhelp: {}", note.hint())
+    }
 }
 
 fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
@@ -125,21 +230,53 @@ fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct JsonReport<'a> {
     findings: &'a [LocatedFinding],
+    /// Always present (empty when every StatefulSet was judged): a stable shape.
+    not_judged: Vec<JsonNotJudged<'a>>,
     summary: Summary,
 }
 
+/// A StatefulSet the engine did not judge.
 #[derive(Serialize)]
+struct JsonNotJudged<'a> {
+    file: &'a str,
+    line: usize,
+    column: usize,
+    object: &'a ObjectRef,
+    /// A stable identifier: `exempt-namespace`.
+    reason: &'static str,
+    message: String,
+    hint: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Summary {
     files: usize,
+    /// Every StatefulSet of the input, judged or not.
     objects: usize,
     errors: usize,
     warnings: usize,
+    /// How many of `objects` were not judged (the length of `notJudged`).
+    not_judged: usize,
 }
 
-/// The stable JSON shape (SPEC §5).
+/// The stable JSON shape (SPEC §5), with the StatefulSets that were not judged.
 pub fn write_json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    let not_judged: Vec<JsonNotJudged<'_>> = report
+        .not_judged()
+        .map(|(object, note)| JsonNotJudged {
+            file: &object.file,
+            line: note.line,
+            column: note.column,
+            object: &object.object,
+            reason: note.reason.id(),
+            message: note.reason.to_string(),
+            hint: note.hint(),
+        })
+        .collect();
     let json = JsonReport {
         findings: &report.findings,
         summary: Summary {
@@ -147,7 +284,9 @@ pub fn write_json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             objects: report.objects.len(),
             errors: report.count(Severity::Error),
             warnings: report.count(Severity::Warning),
+            not_judged: not_judged.len(),
         },
+        not_judged,
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)
@@ -175,6 +314,9 @@ struct SarifLog {
 #[serde(rename_all = "camelCase")]
 struct SarifRun {
     tool: SarifTool,
+    /// Written only when there is something to say (StatefulSets not judged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    invocations: Vec<SarifInvocation>,
     results: Vec<SarifResult>,
     /// Our columns count characters (`yaml::Location`), not SARIF's default UTF-16 code units.
     column_kind: &'static str,
@@ -192,6 +334,40 @@ struct SarifDriver {
     version: &'static str,
     semantic_version: &'static str,
     rules: Vec<SarifRule>,
+    /// The descriptors of the notifications in `invocations`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notifications: Vec<SarifNotificationDescriptor>,
+}
+
+/// A `reportingDescriptor` for a kind of notification (not a rule: nothing is wrong).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifNotificationDescriptor {
+    id: &'static str,
+    name: String,
+    short_description: SarifText,
+    default_configuration: SarifConfiguration,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifInvocation {
+    execution_successful: bool,
+    tool_execution_notifications: Vec<SarifNotification>,
+}
+
+#[derive(Serialize)]
+struct SarifNotification {
+    descriptor: SarifDescriptorReference,
+    level: &'static str,
+    message: SarifText,
+    locations: [SarifLocation; 1],
+}
+
+#[derive(Serialize)]
+struct SarifDescriptorReference {
+    id: &'static str,
+    index: usize,
 }
 
 /// A `reportingDescriptor`: one per catalog rule.
@@ -318,36 +494,19 @@ pub fn write_sarif(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             message: SarifText {
                 text: message_with_hint(located),
             },
-            locations: [SarifLocation {
-                physical_location: SarifPhysicalLocation {
-                    artifact_location: SarifArtifactLocation {
-                        description: (located.file == STDIN_NAME).then(|| SarifText {
-                            text: "standard input".into(),
-                        }),
-                        uri,
-                    },
-                    region: SarifRegion {
-                        start_line: located.line.max(1),
-                        start_column: located.column.max(1),
-                    },
-                },
-                logical_locations: located
-                    .object
-                    .iter()
-                    .zip(qualified_name)
-                    .map(|(object, fully_qualified_name)| SarifLogicalLocation {
-                        name: object.name.clone(),
-                        fully_qualified_name,
-                        kind: "object",
-                    })
-                    .collect(),
-            }],
+            locations: [sarif_location(
+                &located.file,
+                located.line,
+                located.column,
+                located.object.as_ref(),
+            )],
             partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, fingerprint)]),
             properties: (!finding.path.is_empty()).then(|| SarifResultProperties {
                 path: finding.path.clone(),
             }),
         });
     }
+    let (notifications, notification_descriptors) = sarif_not_judged(report);
     let log = SarifLog {
         schema: SARIF_SCHEMA,
         version: SARIF_VERSION,
@@ -358,7 +517,16 @@ pub fn write_sarif(out: &mut dyn Write, report: &Report) -> io::Result<()> {
                     version: env!("CARGO_PKG_VERSION"),
                     semantic_version: env!("CARGO_PKG_VERSION"),
                     rules,
+                    notifications: notification_descriptors,
                 },
+            },
+            invocations: if notifications.is_empty() {
+                Vec::new()
+            } else {
+                vec![SarifInvocation {
+                    execution_successful: true,
+                    tool_execution_notifications: notifications,
+                }]
             },
             results,
             column_kind: "unicodeCodePoints",
@@ -366,6 +534,91 @@ pub fn write_sarif(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     };
     serde_json::to_writer_pretty(&mut *out, &log)?;
     writeln!(out)
+}
+
+/// A location in a file, with the object as a logical location when there is one.
+fn sarif_location(
+    file: &str,
+    line: usize,
+    column: usize,
+    object: Option<&ObjectRef>,
+) -> SarifLocation {
+    SarifLocation {
+        physical_location: SarifPhysicalLocation {
+            artifact_location: SarifArtifactLocation {
+                description: (file == STDIN_NAME).then(|| SarifText {
+                    text: "standard input".into(),
+                }),
+                uri: artifact_uri(file),
+            },
+            region: SarifRegion {
+                start_line: line.max(1),
+                start_column: column.max(1),
+            },
+        },
+        logical_locations: object
+            .map(|object| SarifLogicalLocation {
+                name: object.name.clone(),
+                fully_qualified_name: qualified_name(object),
+                kind: "object",
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// The StatefulSets that were not judged, as `toolExecutionNotifications` of level `note`
+/// (one per object, located like a result), and the descriptors they refer to.
+///
+/// Not results: GitHub code scanning ignores a result's `kind` and opens an alert for every
+/// result, so a `notApplicable` result would become an alert about nothing wrong; and
+/// `notApplicable` says that one rule does not apply, whereas here no rule ran at all.
+/// A notification describes the run itself, which is what "this object was skipped" is, and
+/// viewers that show a run's notifications show these without raising alerts.
+fn sarif_not_judged(report: &Report) -> (Vec<SarifNotification>, Vec<SarifNotificationDescriptor>) {
+    let mut descriptors: Vec<SarifNotificationDescriptor> = Vec::new();
+    let mut notifications = Vec::new();
+    for (object, note) in report.not_judged() {
+        let id = note.reason.id();
+        let index = match descriptors.iter().position(|d| d.id == id) {
+            Some(index) => index,
+            None => {
+                descriptors.push(SarifNotificationDescriptor {
+                    id,
+                    name: pascal_case(id),
+                    short_description: SarifText {
+                        text: not_judged_description(&note.reason).into(),
+                    },
+                    default_configuration: SarifConfiguration { level: "note" },
+                });
+                descriptors.len() - 1
+            }
+        };
+        notifications.push(SarifNotification {
+            descriptor: SarifDescriptorReference { id, index },
+            // A notification's level defaults to `warning`: say `note`, since nothing is wrong.
+            level: "note",
+            message: SarifText {
+                text: not_judged_message_with_hint(object, note),
+            },
+            locations: [sarif_location(
+                &object.file,
+                note.line,
+                note.column,
+                Some(&object.object),
+            )],
+        });
+    }
+    (notifications, descriptors)
+}
+
+fn not_judged_description(reason: &NotJudged) -> &'static str {
+    match reason {
+        NotJudged::ExemptNamespace { .. } => {
+            "A StatefulSet in a namespace the policy exempts (exemptNamespaces) was not judged."
+        }
+        NotJudged::Operation(_) => "A DELETE or CONNECT is never judged.",
+    }
 }
 
 fn sarif_rule(rule: &'static catalog::Rule) -> SarifRule {
@@ -518,11 +771,13 @@ fn fnv1a_64(bytes: &[u8]) -> u64 {
 
 // JUnit XML.
 
-/// One `<testcase>`: a judged StatefulSet, or the YAML syntax of one file.
+/// One `<testcase>`: a StatefulSet, or the YAML syntax of one file.
 struct JunitCase<'a> {
     name: String,
     line: usize,
     findings: Vec<&'a LocatedFinding>,
+    /// The `<skipped>` message of a StatefulSet the engine did not judge.
+    skipped: Option<String>,
 }
 
 impl JunitCase<'_> {
@@ -560,7 +815,9 @@ impl<'a> JunitSuite<'a> {
 ///   case; they are listed in its `<system-out>`.
 /// - The `yaml-syntax` errors of a file are one more failing test case, `yaml-syntax`, first
 ///   in its suite.
-/// - `errors` and `skipped` are always 0: a finding is a test failure, not a test error.
+/// - A StatefulSet the engine did not judge (an exempt namespace) is a skipped test case:
+///   `<skipped message="not judged: …"/>`, counted in `skipped`.
+/// - `errors` is always 0: a finding is a test failure, not a test error.
 pub fn write_junit(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let suites = junit_suites(report);
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -569,15 +826,20 @@ pub fn write_junit(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         .iter()
         .map(|s| s.cases().filter(|c| c.fails()).count())
         .sum();
+    let skipped: usize = suites
+        .iter()
+        .map(|s| s.cases().filter(|c| c.skipped.is_some()).count())
+        .sum();
     xml.push_str(&format!(
-        "<testsuites name=\"stsguard validate\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">\n"
+        "<testsuites name=\"stsguard validate\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n"
     ));
     for suite in &suites {
         let file = xml_attribute(suite.file);
         xml.push_str(&format!(
-            "  <testsuite name=\"{file}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n",
+            "  <testsuite name=\"{file}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">\n",
             suite.cases().count(),
             suite.cases().filter(|c| c.fails()).count(),
+            suite.cases().filter(|c| c.skipped.is_some()).count(),
         ));
         for case in suite.cases() {
             xml.push_str(&format!(
@@ -585,11 +847,17 @@ pub fn write_junit(out: &mut dyn Write, report: &Report) -> io::Result<()> {
                 xml_attribute(&case.name),
                 case.line
             ));
-            if case.findings.is_empty() {
+            if case.findings.is_empty() && case.skipped.is_none() {
                 xml.push_str("/>\n");
                 continue;
             }
             xml.push_str(">\n");
+            if let Some(message) = &case.skipped {
+                xml.push_str(&format!(
+                    "      <skipped message=\"{}\"/>\n",
+                    xml_attribute(message)
+                ));
+            }
             let (errors, warnings): (Vec<&LocatedFinding>, Vec<&LocatedFinding>) = case
                 .findings
                 .iter()
@@ -642,22 +910,29 @@ fn junit_suites<'a>(report: &'a Report) -> Vec<JunitSuite<'a>> {
             suites.len() - 1
         })
     };
-    // (file, object) → (suite, case) of each judged StatefulSet, in input order. A file may
+    // (file, object) → (suite, case) of each StatefulSet, in input order. A file may
     // hold two objects of the same name (a mistake, but one to report on, not to crash on).
     let mut cases_of_object: HashMap<(&str, &ObjectRef), Vec<(usize, usize)>> = HashMap::new();
-    for judged in &report.objects {
-        let suite = suite_index(&mut suites, judged.file.as_str());
+    for reviewed in &report.objects {
+        let suite = suite_index(&mut suites, reviewed.file.as_str());
         let cases = &mut suites[suite].objects;
         cases.push(JunitCase {
             name: format!(
                 "{} {}/{}",
-                judged.object.kind, judged.object.namespace, judged.object.name
+                reviewed.object.kind, reviewed.object.namespace, reviewed.object.name
             ),
-            line: judged.line,
+            line: reviewed.line,
             findings: Vec::new(),
+            skipped: reviewed.not_judged.as_ref().map(|note| {
+                let mut message = format!("not judged: {}", note.reason);
+                if !note.hint().is_empty() {
+                    message.push_str(&format!("; {}", note.hint()));
+                }
+                message
+            }),
         });
         cases_of_object
-            .entry((judged.file.as_str(), &judged.object))
+            .entry((reviewed.file.as_str(), &reviewed.object))
             .or_default()
             .push((suite, cases.len() - 1));
     }
@@ -690,12 +965,14 @@ fn junit_suites<'a>(report: &'a Report) -> Vec<JunitSuite<'a>> {
                         name,
                         line: located.line,
                         findings: Vec::new(),
+                        skipped: None,
                     })
                 } else {
                     suite.objects.push(JunitCase {
                         name,
                         line: located.line,
                         findings: Vec::new(),
+                        skipped: None,
                     });
                     let last = suite.objects.len() - 1;
                     &mut suite.objects[last]
@@ -769,8 +1046,10 @@ fn is_xml_char(c: char) -> bool {
 
 /// One workflow command per finding, which GitHub shows as an annotation on the file and line
 /// (`::error file=web.yaml,line=27,col=11,title=volume-mount-unknown::message%0Ahelp: hint`),
-/// then the text format's summary line. Findings on stdin have no file to point at: their
-/// annotation carries no location, and the message starts with `<stdin>:line:column:`.
+/// then one `::notice` per StatefulSet that was not judged (titled with the reason, such as
+/// `exempt-namespace`), then the text format's summary line. Annotations on stdin have no
+/// file to point at: they carry no location, and the message starts with
+/// `<stdin>:line:column:`.
 pub fn write_github(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     for located in &report.findings {
         let finding = &located.finding;
@@ -778,30 +1057,41 @@ pub fn write_github(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        let message = message_with_hint(located);
-        if located.file == STDIN_NAME {
-            writeln!(
-                out,
-                "::{command} title={}::{}",
-                github_property(finding.rule),
-                github_data(&format!(
-                    "{}:{}:{}: {message}",
-                    located.file, located.line, located.column
-                ))
-            )?;
-        } else {
-            writeln!(
-                out,
-                "::{command} file={},line={},col={},title={}::{}",
-                github_property(&located.file),
-                located.line,
-                located.column,
-                github_property(finding.rule),
-                github_data(&message)
-            )?;
-        }
+        let at = (located.file.as_str(), located.line, located.column);
+        github_command(out, command, at, finding.rule, &message_with_hint(located))?;
+    }
+    for (object, note) in report.not_judged() {
+        let at = (object.file.as_str(), note.line, note.column);
+        let message = not_judged_message_with_hint(object, note);
+        github_command(out, "notice", at, note.reason.id(), &message)?;
     }
     writeln!(out, "{}", summary_line(report))
+}
+
+/// One workflow command (`error`, `warning`, `notice`) at `(file, line, column)`.
+fn github_command(
+    out: &mut dyn Write,
+    command: &str,
+    (file, line, column): (&str, usize, usize),
+    title: &str,
+    message: &str,
+) -> io::Result<()> {
+    if file == STDIN_NAME {
+        writeln!(
+            out,
+            "::{command} title={}::{}",
+            github_property(title),
+            github_data(&format!("{file}:{line}:{column}: {message}"))
+        )
+    } else {
+        writeln!(
+            out,
+            "::{command} file={},line={line},col={column},title={}::{}",
+            github_property(file),
+            github_property(title),
+            github_data(message)
+        )
+    }
 }
 
 /// The message of a workflow command: `%`, CR and LF are escaped (as GitHub's
@@ -891,6 +1181,74 @@ mod tests {
     fn rule_names_are_pascal_case() {
         assert_eq!(pascal_case("volume-mount-unknown"), "VolumeMountUnknown");
         assert_eq!(pascal_case("gpu-vgpu"), "GpuVgpu");
+    }
+
+    /// A report of StatefulSets in these namespaces, `None` for one that was judged.
+    fn report_of(namespaces: &[Option<&str>]) -> Report {
+        let objects = namespaces
+            .iter()
+            .enumerate()
+            .map(|(i, exempt)| ReviewedObject {
+                file: "a.yaml".into(),
+                line: i + 1,
+                column: 1,
+                object: ObjectRef {
+                    kind: "StatefulSet".into(),
+                    namespace: exempt.unwrap_or("default").into(),
+                    name: format!("s{i}"),
+                },
+                errors: 0,
+                warnings: 0,
+                not_judged: exempt.map(|namespace| NotJudgedNote {
+                    line: i + 1,
+                    column: 1,
+                    reason: NotJudged::ExemptNamespace {
+                        namespace: namespace.into(),
+                        pattern: "*".into(),
+                    },
+                }),
+            })
+            .collect();
+        Report {
+            files: 1,
+            objects,
+            findings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn summary_says_nothing_of_exemptions_when_all_were_judged() {
+        assert_eq!(
+            summary_line(&report_of(&[None, None])),
+            "0 errors, 0 warnings in 1 file (2 StatefulSets)"
+        );
+    }
+
+    #[test]
+    fn summary_names_each_exempt_namespace_once() {
+        assert_eq!(
+            summary_line(&report_of(&[
+                Some("kube-system"),
+                None,
+                Some("kube-system")
+            ])),
+            "0 errors, 0 warnings in 1 file (3 StatefulSets); 2 StatefulSets not judged: \
+             namespace kube-system is exempt in the policy (--include-exempt judges them)"
+        );
+        assert_eq!(
+            summary_line(&report_of(&[Some("kube-system"), Some("kube-public")])),
+            "0 errors, 0 warnings in 1 file (2 StatefulSets); 2 StatefulSets not judged: \
+             namespaces kube-system, kube-public are exempt in the policy (--include-exempt judges them)"
+        );
+    }
+
+    #[test]
+    fn summary_keeps_long_namespace_lists_short() {
+        let namespaces = ["a", "b", "c", "d", "e", "f", "g"].map(Some);
+        assert!(
+            summary_line(&report_of(&namespaces))
+                .ends_with("namespaces a, b, c, d, e and 2 more are exempt in the policy (--include-exempt judges them)")
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use serde_json::Value;
 use super::input::{self, FoundObject, SourceFile};
 use super::output::{self, OutputFormat};
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FailOn, PolicyArgs, parse_kube_version};
-use crate::engine::{self, Context, Finding, KubeVersion, Operation, Policy, Severity, Source};
+use crate::engine::{
+    self, Context, Finding, KubeVersion, NotJudged, Operation, Policy, Severity, Source,
+};
 use crate::yaml::Document;
 
 #[derive(Debug, Args)]
@@ -38,6 +40,11 @@ pub struct ValidateArgs {
     /// ratcheting). StatefulSets are matched by namespace and name.
     #[arg(long, value_name = "FILE")]
     pub old: Option<PathBuf>,
+    /// Also judge StatefulSets in the policy's exemptNamespaces, as if no namespace were
+    /// exempt (the rest of the policy applies unchanged). Without it they are listed as not
+    /// judged: the webhook admits them without review.
+    #[arg(long)]
+    pub include_exempt: bool,
 }
 
 /// Which object a finding belongs to.
@@ -60,26 +67,59 @@ pub struct LocatedFinding {
     pub finding: Finding,
 }
 
-/// A StatefulSet that was judged, with where it starts.
-#[derive(Debug, Clone, Serialize)]
-pub struct JudgedObject {
+/// A StatefulSet of the input, with where it starts and what the engine made of it.
+#[derive(Debug, Clone)]
+pub struct ReviewedObject {
     pub file: String,
     pub line: usize,
     pub column: usize,
     pub object: ObjectRef,
     pub errors: usize,
     pub warnings: usize,
+    /// Why the engine did not judge it (an exempt namespace); `None` when it was judged.
+    pub not_judged: Option<NotJudgedNote>,
+}
+
+/// The engine's reason for not judging an object, located where the file decides it.
+#[derive(Debug, Clone)]
+pub struct NotJudgedNote {
+    /// For an exempt namespace, `metadata.namespace` (its nearest parent when the namespace
+    /// comes from `--namespace`); otherwise the start of the object.
+    pub line: usize,
+    pub column: usize,
+    pub reason: NotJudged,
+}
+
+impl NotJudgedNote {
+    /// What to do about it, for every output format.
+    pub fn hint(&self) -> &'static str {
+        match self.reason {
+            NotJudged::ExemptNamespace { .. } => {
+                "pass --include-exempt to judge it anyway (the webhook admits it without review)"
+            }
+            // `validate` reviews CREATE and UPDATE only.
+            NotJudged::Operation(_) => "",
+        }
+    }
 }
 
 /// Everything one run found.
 #[derive(Debug, Default)]
 pub struct Report {
     pub files: usize,
-    pub objects: Vec<JudgedObject>,
+    /// Every StatefulSet of the input, judged or not, in input order.
+    pub objects: Vec<ReviewedObject>,
     pub findings: Vec<LocatedFinding>,
 }
 
 impl Report {
+    /// The StatefulSets the engine did not judge, each with the engine's reason.
+    pub fn not_judged(&self) -> impl Iterator<Item = (&ReviewedObject, &NotJudgedNote)> {
+        self.objects
+            .iter()
+            .filter_map(|object| Some((object, object.not_judged.as_ref()?)))
+    }
+
     pub fn count(&self, severity: Severity) -> usize {
         self.findings
             .iter()
@@ -128,7 +168,12 @@ pub fn run(args: &ValidateArgs) -> u8 {
 
 /// Reads the input and reviews every StatefulSet. `Err` is a usage problem (exit 2).
 pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
-    let policy = args.policy.load()?;
+    let mut policy = args.policy.load()?;
+    if args.include_exempt {
+        // Judged as if the policy exempted nothing: the engine's own decision, with one input
+        // changed, rather than a second notion of "exempt" in the CLI.
+        policy = policy.without_exemptions();
+    }
     let paths = if args.paths.is_empty() {
         if std::io::stdin().is_terminal() {
             return Err("no input: name files or directories, or - to read stdin".into());
@@ -250,7 +295,7 @@ pub fn review_sources(
         // `validate` reports findings only: no patch to compute.
         defaults: false,
     };
-    let reviewed: Vec<(JudgedObject, Vec<LocatedFinding>)> = work
+    let reviewed: Vec<(ReviewedObject, Vec<LocatedFinding>)> = work
         .par_iter()
         .map(|item| {
             let result = review_one(item, &old_objects, options, &context);
@@ -275,7 +320,7 @@ fn review_one(
     old_objects: &HashMap<ObjectRef, &Value>,
     options: &ReviewOptions<'_>,
     context: &Context<'_>,
-) -> (JudgedObject, Vec<LocatedFinding>) {
+) -> (ReviewedObject, Vec<LocatedFinding>) {
     let value = item.found.value;
     let object = object_ref(value, options.namespace);
     let old = old_objects.get(&object).copied();
@@ -284,16 +329,33 @@ fn review_one(
     } else {
         Operation::Create
     };
-    let findings = match engine::review(options.policy, operation, value, old, context) {
-        Ok(review) => review.findings,
-        Err(error) => vec![Finding::new(
-            "schema",
-            "",
-            format!("cannot evaluate the object: {error}"),
-            "write the StatefulSet as a YAML mapping",
-        )],
-    };
+    let (findings, not_judged) =
+        match engine::review(options.policy, operation, value, old, context) {
+            Ok(review) => (review.findings, review.not_judged),
+            Err(error) => (
+                vec![Finding::new(
+                    "schema",
+                    "",
+                    format!("cannot evaluate the object: {error}"),
+                    "write the StatefulSet as a YAML mapping",
+                )],
+                None,
+            ),
+        };
     let start = input::locate(item.document, &item.found.prefix, "");
+    let not_judged = not_judged.map(|reason| {
+        let at = match reason {
+            NotJudged::ExemptNamespace { .. } => {
+                input::locate(item.document, &item.found.prefix, "/metadata/namespace")
+            }
+            NotJudged::Operation(_) => start,
+        };
+        NotJudgedNote {
+            line: at.line,
+            column: at.column,
+            reason,
+        }
+    });
     let mut located: Vec<LocatedFinding> = findings
         .into_iter()
         .map(|finding| {
@@ -309,7 +371,7 @@ fn review_one(
         .collect();
     // Compiler order: by place in the file (stable, so one node's findings keep rule order).
     located.sort_by_key(|f| (f.line, f.column));
-    let judged = JudgedObject {
+    let reviewed = ReviewedObject {
         file: item.file.to_string(),
         line: start.line,
         column: start.column,
@@ -322,8 +384,9 @@ fn review_one(
             .filter(|f| f.finding.severity == Severity::Warning)
             .count(),
         object,
+        not_judged,
     };
-    (judged, located)
+    (reviewed, located)
 }
 
 /// Kind, namespace and name of a StatefulSet, with `default_namespace` when it names none.

@@ -133,9 +133,66 @@ pub struct Review {
     pub patch: json_patch::Patch,
     /// Names of the defaults the patch applies (SPEC §2), for `stsguard.dev/defaulted`.
     pub defaulted: Vec<&'static str>,
+    /// Set when the engine judged nothing (no rule ran, no default was computed), and why.
+    /// Without it, "not judged" and "judged, nothing wrong" would look the same: the CLI
+    /// reports these objects instead of counting them as clean (issue #19).
+    pub not_judged: Option<NotJudged>,
+}
+
+/// Why [`review`] judged nothing about an object. Not an error: these objects are admitted
+/// untouched by design.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotJudged {
+    /// DELETE and CONNECT: deleting must always work, and CONNECT carries no StatefulSet.
+    Operation(Operation),
+    /// The object's namespace matches an entry of the policy's `exemptNamespaces`.
+    ExemptNamespace {
+        /// The namespace the object is in (its own, or the context's).
+        namespace: String,
+        /// The `exemptNamespaces` entry (a glob) that matched it.
+        pattern: String,
+    },
+}
+
+impl NotJudged {
+    /// A stable identifier of the reason, for machine-readable reports.
+    pub fn id(&self) -> &'static str {
+        match self {
+            NotJudged::Operation(_) => "operation",
+            NotJudged::ExemptNamespace { .. } => "exempt-namespace",
+        }
+    }
+}
+
+impl std::fmt::Display for NotJudged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotJudged::Operation(operation) => {
+                let name = match operation {
+                    Operation::Create => "CREATE",
+                    Operation::Update => "UPDATE",
+                    Operation::Delete => "DELETE",
+                    Operation::Connect => "CONNECT",
+                };
+                write!(f, "a {name} is never judged")
+            }
+            NotJudged::ExemptNamespace { namespace, pattern } => write!(
+                f,
+                "namespace {namespace} is exempt in the policy (exemptNamespaces: {pattern})"
+            ),
+        }
+    }
 }
 
 impl Review {
+    /// The review of an object the engine did not judge: nothing found, nothing to patch.
+    fn not_judged(reason: NotJudged) -> Review {
+        Review {
+            not_judged: Some(reason),
+            ..Review::default()
+        }
+    }
+
     /// Whether any finding is an error.
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Error)
@@ -168,8 +225,9 @@ pub fn review(
     if !object.is_object() {
         return Err(EngineError::NotAnObject(json_type(object)));
     }
-    let Some((namespace, settings)) = scope(policy, operation, object, context) else {
-        return Ok(Review::default());
+    let (namespace, settings) = match scope(policy, operation, object, context) {
+        Ok(scope) => scope,
+        Err(reason) => return Ok(Review::not_judged(reason)),
     };
 
     let old_object = match operation {
@@ -251,8 +309,9 @@ pub fn review_doc(
     if !object.is_object() {
         return Err(EngineError::NotAnObject(json_type(&object.to_value())));
     }
-    let Some((namespace, settings)) = scope(policy, operation, object, context) else {
-        return Ok(Review::default());
+    let (namespace, settings) = match scope(policy, operation, object, context) {
+        Ok(scope) => scope,
+        Err(reason) => return Ok(Review::not_judged(reason)),
     };
     let old = match operation {
         Operation::Update => old_object.filter(|old| old.is_object()),
@@ -273,25 +332,29 @@ pub fn review_doc(
     Ok(review)
 }
 
-/// The namespace an object is judged in and the policy's settings for it; `None` when
-/// nothing is judged (DELETE, CONNECT, an exempt namespace).
+/// The namespace an object is judged in and the policy's settings for it, or why nothing
+/// is judged (DELETE, CONNECT, an exempt namespace). Both webhooks and the CLI go through
+/// here, so they skip exactly the same objects.
 fn scope<'p, 'o, T: view::Tree>(
     policy: &'p Policy,
     operation: Operation,
     object: &'o T,
     context: &Context<'o>,
-) -> Option<(&'o str, Cow<'p, policy::Settings>)> {
+) -> Result<(&'o str, Cow<'p, policy::Settings>), NotJudged> {
     if matches!(operation, Operation::Delete | Operation::Connect) {
-        return None;
+        return Err(NotJudged::Operation(operation));
     }
     let namespace = StatefulSet::new(object)
         .namespace()
         .or(context.namespace)
         .unwrap_or("default");
-    if policy.is_exempt(namespace) {
-        return None;
+    if let Some(pattern) = policy.exemption(namespace) {
+        return Err(NotJudged::ExemptNamespace {
+            namespace: namespace.to_string(),
+            pattern: pattern.to_string(),
+        });
     }
-    Some((namespace, policy.settings_for(namespace)))
+    Ok((namespace, policy.settings_for(namespace)))
 }
 
 /// Runs the rules and applies the policy's levels, the ignore annotation and ratcheting.
@@ -389,7 +452,79 @@ mod tests {
         let bad = serde_json::json!({"metadata": {"name": "Bad_Name"}});
         assert_eq!(
             review(&policy, Operation::Delete, &bad, None, &cx).unwrap(),
-            Review::default()
+            Review::not_judged(NotJudged::Operation(Operation::Delete))
+        );
+    }
+
+    #[test]
+    fn says_why_an_exempt_namespace_is_not_judged() {
+        let policy = Policy::builtin_default().unwrap();
+        // No selector, no labels, a bad name: an error everywhere else.
+        let broken = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "Bad_Name", "namespace": "kube-system"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}
+        });
+        let cx = Context::default();
+        let exempt = review(&policy, Operation::Create, &broken, None, &cx).unwrap();
+        let reason = NotJudged::ExemptNamespace {
+            namespace: "kube-system".into(),
+            pattern: "kube-system".into(),
+        };
+        assert_eq!(exempt, Review::not_judged(reason.clone()));
+        assert_eq!(
+            reason.to_string(),
+            "namespace kube-system is exempt in the policy (exemptNamespaces: kube-system)"
+        );
+        // The validating webhook's entry skips it for the same reason.
+        let doc = Doc::from(&broken);
+        let validate = Context {
+            defaults: false,
+            ..cx
+        };
+        assert_eq!(
+            review_doc(&policy, Operation::Create, &doc, None, &validate).unwrap(),
+            Review::not_judged(reason)
+        );
+        // The namespace of the context counts when the object names none.
+        let mut unnamespaced = broken.clone();
+        if let Some(metadata) = unnamespaced["metadata"].as_object_mut() {
+            metadata.remove("namespace");
+        }
+        let in_kube_system = Context {
+            namespace: Some("kube-system"),
+            ..cx
+        };
+        let review = review(
+            &policy,
+            Operation::Create,
+            &unnamespaced,
+            None,
+            &in_kube_system,
+        );
+        assert!(review.unwrap().not_judged.is_some());
+    }
+
+    #[test]
+    fn judges_the_same_object_without_the_exemption() {
+        let policy = Policy::builtin_default().unwrap().without_exemptions();
+        let broken = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "web", "namespace": "kube-system"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}
+        });
+        let review = review(
+            &policy,
+            Operation::Create,
+            &broken,
+            None,
+            &Context::default(),
+        );
+        let review = review.unwrap();
+        assert_eq!(review.not_judged, None);
+        assert!(
+            review.findings.iter().any(|f| f.rule == "selector"),
+            "{review:?}"
         );
     }
 }

@@ -519,11 +519,26 @@ impl Policy {
 
     /// Whether objects in this namespace are exempt from stsguard entirely.
     pub fn is_exempt(&self, namespace: &str) -> bool {
+        self.exemption(namespace).is_some()
+    }
+
+    /// The first `exemptNamespaces` entry (a glob) that matches this namespace, if any: the
+    /// engine names it when it says why it did not judge an object.
+    pub fn exemption(&self, namespace: &str) -> Option<&str> {
         self.document
             .spec
             .exempt_namespaces
             .iter()
-            .any(|glob| glob_match(glob, namespace))
+            .find(|glob| glob_match(glob, namespace))
+            .map(String::as_str)
+    }
+
+    /// This policy with no exempt namespace: what `stsguard validate --include-exempt` judges
+    /// with. Everything else, per-namespace overrides included, is unchanged.
+    #[must_use]
+    pub fn without_exemptions(mut self) -> Policy {
+        self.document.spec.exempt_namespaces.clear();
+        self
     }
 
     /// The settings for one namespace: the base, overlaid by each matching entry of
@@ -686,6 +701,26 @@ mod tests {
     fn refuses_more_than_one_document_and_empty_files() {
         assert!(load("").is_err());
         assert!(load(&format!("{HEADER}spec: {{}}\n---\n{HEADER}spec: {{}}\n")).is_err());
+    }
+
+    #[test]
+    fn names_the_exemption_that_matched_and_drops_only_exemptions() {
+        let policy = load(&format!(
+            "{HEADER}spec:\n  exemptNamespaces: [kube-system, 'kube-*']\n  namespaces:\n  - match: ['kube-*']\n    rules: {{selector: warning}}\n"
+        ))
+        .unwrap();
+        assert_eq!(policy.exemption("kube-system"), Some("kube-system"));
+        assert_eq!(policy.exemption("kube-public"), Some("kube-*"));
+        assert_eq!(policy.exemption("default"), None);
+        assert!(policy.is_exempt("kube-public"));
+
+        let included = policy.without_exemptions();
+        assert_eq!(included.exemption("kube-system"), None);
+        // The per-namespace overrides still apply to the namespaces now judged.
+        assert_eq!(
+            included.settings_for("kube-system").rule_level("selector"),
+            Some(RuleLevel::Warning)
+        );
     }
 
     #[test]
