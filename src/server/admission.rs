@@ -327,8 +327,8 @@ pub struct AdmissionReview<'a> {
     pub request: AdmissionRequest<'a>,
 }
 
-/// Why a body is not an AdmissionReview stsguard can answer: the server replies 400 with
-/// [`InputError::message`] as plain text.
+/// Why a body is not an AdmissionReview stsguard can answer: the server replies 400 (413 for
+/// [`InputError::TooLarge`]) with the message as plain text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
     #[error("the request body is empty; expected an AdmissionReview")]

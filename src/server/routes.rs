@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
@@ -35,7 +35,8 @@ pub struct Limits {
     /// Requests handled at once; more are refused with 503.
     pub max_concurrent_requests: usize,
     /// Body bytes buffered at once over all requests; a request that would go over is
-    /// refused with 503.
+    /// refused with 503. The rest of a body refused for its size, read and dropped behind
+    /// its 413, draws from it too.
     pub max_buffered_bodies: usize,
 }
 
@@ -227,7 +228,8 @@ async fn admit(state: &AppState, webhook: Webhook, request: Request) -> Response
 async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Response {
     let started = Instant::now();
     let limit = state.limits.max_body_size;
-    let (body, _budget) = match read_body(request, limit, &state.body_budget).await {
+    let (head, body) = request.into_parts();
+    let (body, _budget) = match read_body(&head.headers, body, limit, &state.body_budget).await {
         Ok(body) => body,
         Err(Ok(BodyRefusal::OverBudget { drained })) => {
             state.metrics.request(
@@ -255,24 +257,16 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
             }
             return response;
         }
-        Err(Ok(BodyRefusal::Oversize { drained })) => {
-            let mut response =
-                bad_request(state, webhook, started, &InputError::TooLarge { limit });
-            if !drained {
-                // Unread bytes are still on the way: this connection cannot be reused.
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            return response;
+        Err(Ok(BodyRefusal::Oversize(unread))) => {
+            return too_large(state, webhook, started, &head, unread);
         }
         Err(Err(reason)) => {
-            return bad_request(state, webhook, started, &InputError::Unreadable(reason));
+            return refuse(state, webhook, started, &InputError::Unreadable(reason));
         }
     };
     let review = match admission::parse(&body, webhook) {
         Ok(review) => review,
-        Err(error) => return bad_request(state, webhook, started, &error),
+        Err(error) => return refuse(state, webhook, started, &error),
     };
     // `review` borrows its strings from `body`, which lives until the answer is sent.
     let policy = state.policy.load();
@@ -305,13 +299,20 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
 
 /// Why a body was not read.
 enum BodyRefusal {
-    /// Larger than `--max-body-size`. `drained`: the rest was read and discarded, so the
-    /// connection can carry the answer cleanly and be reused.
-    Oversize { drained: bool },
+    /// Larger than `--max-body-size`, by its `Content-Length` or by the bytes read.
+    Oversize(Unread),
     /// The shared body budget is spent. The rest of the body is read and discarded (it
-    /// costs no memory) up to `--max-body-size`, so that the 503 arrives cleanly; `drained`
-    /// as above.
+    /// costs no memory) up to `--max-body-size`, so that the 503 arrives cleanly. `drained`:
+    /// the rest was read and discarded, so the connection can carry the answer cleanly and
+    /// be reused.
     OverBudget { drained: bool },
+}
+
+/// What is left of a body refused for its size.
+struct Unread {
+    body: Body,
+    /// Bytes still to come by its `Content-Length`; `None` without one (chunked).
+    declared_rest: Option<u64>,
 }
 
 /// Reads and drops the rest of a body of which `seen` bytes were read, up to `limit` in
@@ -336,33 +337,25 @@ fn kib(bytes: usize) -> usize {
     bytes.div_ceil(1024)
 }
 
-/// Reads the body up to `limit`, drawing its size from `budget` (KiB) as it arrives; the
-/// returned permit gives it back when the request is answered (the parsed object lives
-/// until then, and is a few times the body's size).
-///
-/// A body over the limit is read on and discarded, up to `limit` more bytes: closing a
-/// connection with unread data makes the kernel send a reset, which can destroy the 400
-/// before the client reads it. A body declared (or found) larger than that is refused
-/// without reading it.
-async fn read_body(
-    request: Request,
-    limit: usize,
-    budget: &Arc<Semaphore>,
-) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Result<BodyRefusal, String>> {
-    let drain_limit = limit.saturating_mul(2);
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > drain_limit as u64) {
-        return Err(Ok(BodyRefusal::Oversize { drained: false }));
+/// A share of the body budget (KiB) that grows as a body's bytes arrive; given back when
+/// dropped.
+struct Draw {
+    budget: Arc<Semaphore>,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+impl Draw {
+    fn new(budget: &Arc<Semaphore>) -> Self {
+        Draw {
+            budget: budget.clone(),
+            held: None,
+        }
     }
-    let mut body = request.into_body();
-    let capacity = declared.map_or(16 * 1024, |len| len as usize).min(limit);
-    let mut held: Option<OwnedSemaphorePermit> = None;
-    let mut reserve = |bytes: usize| -> bool {
-        let have = held.as_ref().map_or(0, |p| p.num_permits());
+
+    /// Holds enough for `bytes` in all; false if the budget cannot give the difference now
+    /// (waiting would hold the request while others finish; the caller refuses instead).
+    fn cover(&mut self, bytes: usize) -> bool {
+        let have = self.held.as_ref().map_or(0, |p| p.num_permits());
         let want = kib(bytes);
         if want <= have {
             return true;
@@ -370,55 +363,207 @@ async fn read_body(
         let Ok(more) = u32::try_from(want - have) else {
             return false;
         };
-        match budget.clone().try_acquire_many_owned(more) {
+        match self.budget.clone().try_acquire_many_owned(more) {
             Ok(permit) => {
-                match held.as_mut() {
+                match self.held.as_mut() {
                     Some(existing) => existing.merge(permit),
-                    None => held = Some(permit),
+                    None => self.held = Some(permit),
                 }
                 true
             }
             Err(_) => false,
         }
-    };
-    if !reserve(capacity) {
+    }
+
+    fn into_permit(self) -> Option<OwnedSemaphorePermit> {
+        self.held
+    }
+}
+
+/// The request's `Content-Length`, if it has a readable one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Reads the body up to `limit`, drawing its size from `budget` (KiB) as it arrives; the
+/// returned permit gives it back when the request is answered (the parsed object lives
+/// until then, and is a few times the body's size).
+///
+/// A body declared larger than `limit` is refused before any of it is read, and one found
+/// larger as soon as the bytes read pass `limit`: the 413 goes out at once and
+/// [`too_large`] deals with the rest.
+async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Result<BodyRefusal, String>> {
+    let declared = content_length(headers);
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Ok(BodyRefusal::Oversize(Unread {
+            body,
+            declared_rest: declared,
+        })));
+    }
+    let capacity = declared.map_or(16 * 1024, |len| len as usize).min(limit);
+    let mut draw = Draw::new(budget);
+    if !draw.cover(capacity) {
         return Err(Ok(BodyRefusal::OverBudget {
             drained: drain(&mut body, 0, limit).await,
         }));
     }
     let mut buffer = Vec::with_capacity(capacity);
-    let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Err(format!("the body could not be read: {e}")))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        seen = seen.saturating_add(data.len());
-        if seen > drain_limit {
-            return Err(Ok(BodyRefusal::Oversize { drained: false }));
+        let seen = buffer.len().saturating_add(data.len());
+        if seen > limit {
+            return Err(Ok(BodyRefusal::Oversize(Unread {
+                body,
+                declared_rest: declared.map(|len| len.saturating_sub(seen as u64)),
+            })));
         }
-        if seen <= limit {
-            if !reserve(seen) {
-                drop(buffer);
-                return Err(Ok(BodyRefusal::OverBudget {
-                    drained: drain(&mut body, seen, limit).await,
-                }));
-            }
-            buffer.extend_from_slice(&data);
+        if !draw.cover(seen) {
+            drop(buffer);
+            return Err(Ok(BodyRefusal::OverBudget {
+                drained: drain(&mut body, seen, limit).await,
+            }));
         }
+        buffer.extend_from_slice(&data);
     }
-    if seen > limit {
-        return Err(Ok(BodyRefusal::Oversize { drained: true }));
-    }
-    Ok((Bytes::from(buffer), held))
+    Ok((Bytes::from(buffer), draw.into_permit()))
 }
 
-fn bad_request(
+/// Answers 413 to a body over `--max-body-size` at once, without reading it whole, and
+/// reads and drops the rest of it behind the answer ([`discard`]), so that a client that
+/// sends its whole body before it reads (HTTP/1.1 clients mostly do) can read the answer.
+///
+/// HTTP/1.1: the answer says `Connection: close`; hyper closes the connection once the
+/// answer is written and the body has been read to its end or given up. HTTP/2: the
+/// stream ends; if the body is given up before its end, h2 resets the stream with
+/// NO_ERROR after the complete answer (RFC 9113 §8.1), and the connection carries on.
+fn too_large(
     state: &AppState,
     webhook: Webhook,
     started: Instant,
-    error: &InputError,
+    head: &axum::http::request::Parts,
+    unread: Unread,
 ) -> Response {
+    let limit = state.limits.max_body_size;
+    let mut response = refuse(state, webhook, started, &InputError::TooLarge { limit });
+    if head.version < Version::HTTP_2 {
+        // Whatever happens to the rest of the body, the connection is not reused: the
+        // answer is written before it is known whether the body can be read to its end.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if expects_continue(&head.headers) {
+        // The client sends its body only after a 100 (Continue), which hyper sends only if
+        // the body is read before the answer starts (RFC 9110 §10.1.1): not reading it
+        // means it never comes, and the connection closes cleanly.
+        return response;
+    }
+    let budget = state.body_budget.clone();
+    let deadline = tokio::time::Instant::from_std(started) + state.limits.request_timeout;
+    tokio::spawn(async move {
+        let discarded = discard(unread, &budget, deadline).await;
+        tracing::debug!(
+            webhook = webhook.as_str(),
+            discarded_bytes = discarded.bytes as u64,
+            outcome = discarded.outcome,
+            "stopped reading a refused body"
+        );
+    });
+    response
+}
+
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// How much of a refused body was read and dropped, and why the reading stopped.
+struct Discarded {
+    bytes: usize,
+    outcome: &'static str,
+}
+
+/// Reads and drops the rest of a refused body until its end, the request's deadline, or
+/// the shared body budget (`--max-buffered-bodies`) runs out.
+///
+/// Why read it at all: hyper closes an HTTP/1.1 connection whose request body is left
+/// unread, and closing a socket with unread bytes in its receive buffer makes the kernel
+/// send a reset, which can destroy the answer before the client reads it and fails the
+/// writes of a client still sending (the "lingering close" of RFC 9112 §9.6). Over HTTP/2,
+/// RFC 9113 §8.1 lets a server reset the stream right after a complete answer and forbids
+/// clients to discard the answer for it, but some do (curl 7.88 reports a stream error and
+/// no status when the reset arrives together with the answer); reading on lets the stream
+/// end normally, and a client that stops sending on the answer ends it itself.
+///
+/// Why the budget: the discarded bytes cost no memory, but reading them costs time and
+/// decryption; drawing them from the budget bounds how much all refused bodies together
+/// make the server read, and a flood of them ends in resets instead of work. A body whose
+/// declared rest the budget cannot cover now is not read at all: reading part of it would
+/// end in the same reset.
+async fn discard(
+    unread: Unread,
+    budget: &Arc<Semaphore>,
+    deadline: tokio::time::Instant,
+) -> Discarded {
+    let Unread {
+        mut body,
+        declared_rest,
+    } = unread;
+    let mut discarded = Discarded {
+        bytes: 0,
+        outcome: "ended",
+    };
+    if declared_rest.is_some_and(|rest| {
+        usize::try_from(rest).map_or(true, |rest| kib(rest) > budget.available_permits())
+    }) {
+        discarded.outcome = "over_budget";
+        return discarded;
+    }
+    let mut draw = Draw::new(budget);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                discarded.outcome = "timeout";
+                return discarded;
+            }
+            // The end of the body; over HTTP/2 also a client that reset the stream (CANCEL,
+            // NO_ERROR), which hyper reports as an end.
+            Ok(None) => return discarded,
+            Ok(Some(Err(_))) => {
+                discarded.outcome = "client_error";
+                return discarded;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            discarded.bytes = discarded.bytes.saturating_add(data.len());
+            if !draw.cover(discarded.bytes) {
+                discarded.outcome = "over_budget";
+                return discarded;
+            }
+        }
+    }
+}
+
+/// 400 for a body that is not an AdmissionReview, 413 for one over `--max-body-size`;
+/// counted as `bad_request` and logged once, by kind.
+fn refuse(state: &AppState, webhook: Webhook, started: Instant, error: &InputError) -> Response {
+    let status = match error {
+        InputError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
     state.metrics.request(
         webhook,
         None,
@@ -428,10 +573,11 @@ fn bad_request(
     // The kind only: serde's message may quote the body.
     tracing::warn!(
         webhook = webhook.as_str(),
+        status = status.as_u16(),
         reason = error.kind(),
-        "refused a body that is not an AdmissionReview"
+        "refused a request body"
     );
-    plain(StatusCode::BAD_REQUEST, format!("{error}\n"))
+    plain(status, format!("{error}\n"))
 }
 
 /// Shortens a request-supplied string for a log line.
@@ -474,4 +620,151 @@ fn log_decision(
         duration_us = (seconds * 1e6) as u64,
         "admission decision"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    /// `left` bytes in 64 KiB pieces, counted in `taken` as they are read; then the end, or
+    /// (`stalls`) nothing more, ever.
+    struct Pieces {
+        left: usize,
+        stalls: bool,
+        taken: Arc<AtomicUsize>,
+    }
+
+    impl hyper::body::Body for Pieces {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            let piece = self.left.min(64 << 10);
+            if piece == 0 {
+                return if self.stalls {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(None)
+                };
+            }
+            self.left -= piece;
+            self.taken.fetch_add(piece, Ordering::SeqCst);
+            Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(vec![
+                b'x';
+                piece
+            ])))))
+        }
+    }
+
+    fn pieces(size: usize, stalls: bool) -> (Body, Arc<AtomicUsize>) {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let body = Body::new(Pieces {
+            left: size,
+            stalls,
+            taken: taken.clone(),
+        });
+        (body, taken)
+    }
+
+    fn unread(size: usize, declared: bool) -> Unread {
+        Unread {
+            body: pieces(size, false).0,
+            declared_rest: declared.then_some(size as u64),
+        }
+    }
+
+    fn budget_of(bytes: usize) -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(kib(bytes)))
+    }
+
+    fn in_a_minute() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_secs(60)
+    }
+
+    fn length(bytes: usize) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes));
+        headers
+    }
+
+    #[tokio::test]
+    async fn refuses_a_body_declared_too_large_before_reading_any_of_it() {
+        let (body, taken) = pieces(20 * MIB, false);
+        let budget = budget_of(64 * MIB);
+        let refused = read_body(&length(20 * MIB), body, MIB, &budget).await;
+        let Err(Ok(BodyRefusal::Oversize(unread))) = refused else {
+            panic!("not refused for its size");
+        };
+        assert_eq!(unread.declared_rest, Some(20 * MIB as u64));
+        assert_eq!(taken.load(Ordering::SeqCst), 0);
+        assert_eq!(budget.available_permits(), kib(64 * MIB));
+    }
+
+    #[tokio::test]
+    async fn refuses_a_body_of_unknown_length_as_soon_as_it_passes_the_limit() {
+        let (body, taken) = pieces(20 * MIB, false);
+        let budget = budget_of(64 * MIB);
+        let refused = read_body(&HeaderMap::new(), body, MIB, &budget).await;
+        let Err(Ok(BodyRefusal::Oversize(unread))) = refused else {
+            panic!("not refused for its size");
+        };
+        assert_eq!(unread.declared_rest, None);
+        assert_eq!(taken.load(Ordering::SeqCst), MIB + (64 << 10));
+        // What was read of it is given back at once; the rest is the discard's business.
+        assert_eq!(budget.available_permits(), kib(64 * MIB));
+    }
+
+    #[tokio::test]
+    async fn discards_a_body_to_its_end_and_gives_its_share_of_the_budget_back() {
+        let budget = budget_of(4 * MIB);
+        let discarded = discard(unread(3 * MIB, true), &budget, in_a_minute()).await;
+        assert_eq!((discarded.bytes, discarded.outcome), (3 * MIB, "ended"));
+        assert_eq!(budget.available_permits(), kib(4 * MIB));
+    }
+
+    #[tokio::test]
+    async fn does_not_read_a_declared_rest_the_budget_cannot_cover_now() {
+        let budget = budget_of(4 * MIB);
+        let held = budget
+            .clone()
+            .try_acquire_many_owned(kib(2 * MIB) as u32)
+            .unwrap();
+        let discarded = discard(unread(3 * MIB, true), &budget, in_a_minute()).await;
+        assert_eq!((discarded.bytes, discarded.outcome), (0, "over_budget"));
+        drop(held);
+        let discarded = discard(unread(20 * MIB, true), &budget, in_a_minute()).await;
+        assert_eq!((discarded.bytes, discarded.outcome), (0, "over_budget"));
+    }
+
+    #[tokio::test]
+    async fn stops_a_body_of_unknown_length_where_the_budget_ends() {
+        let budget = budget_of(4 * MIB);
+        let discarded = discard(unread(20 * MIB, false), &budget, in_a_minute()).await;
+        assert_eq!(discarded.outcome, "over_budget");
+        assert_eq!(discarded.bytes, 4 * MIB + (64 << 10));
+        assert_eq!(budget.available_permits(), kib(4 * MIB));
+    }
+
+    #[tokio::test]
+    async fn stops_at_the_request_deadline() {
+        let budget = budget_of(4 * MIB);
+        let (body, _) = pieces(MIB, true);
+        let unread = Unread {
+            body,
+            declared_rest: None,
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(50);
+        let discarded = discard(unread, &budget, deadline).await;
+        assert_eq!((discarded.bytes, discarded.outcome), (MIB, "timeout"));
+        assert_eq!(budget.available_permits(), kib(4 * MIB));
+    }
 }

@@ -226,6 +226,59 @@ impl hyper::body::Body for Trickle {
     }
 }
 
+/// A body of `size` bytes sent in 64 KiB pieces, with a count of the bytes hyper took from
+/// it: the client stops taking them when the server resets the stream. `declared`: hyper
+/// sends its length as `content-length`; otherwise the length is known only at its end.
+pub fn counted(size: usize, declared: bool) -> (Arc<std::sync::atomic::AtomicUsize>, AnyBody) {
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let body = Counted {
+        left: size,
+        declared,
+        taken: taken.clone(),
+    };
+    (taken, body.boxed())
+}
+
+struct Counted {
+    left: usize,
+    declared: bool,
+    taken: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl hyper::body::Body for Counted {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Error>>> {
+        let piece = self.left.min(64 << 10);
+        if piece == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= piece;
+        self.taken
+            .fetch_add(piece, std::sync::atomic::Ordering::SeqCst);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(vec![
+            b'x';
+            piece
+        ])))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.declared {
+            hyper::body::SizeHint::with_exact(self.left as u64)
+        } else {
+            hyper::body::SizeHint::default()
+        }
+    }
+}
+
 /// An HTTP/2 connection (negotiated by ALPN); clones share it, so requests can run on it at
 /// once as streams.
 #[derive(Clone)]

@@ -13,7 +13,9 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::common::fixture;
-use crate::harness::{PROMPTLY, TestServer, closed_within, eventually, http_get, total, trickled};
+use crate::harness::{
+    PROMPTLY, TestServer, closed_within, counted, eventually, http_get, total, trickled,
+};
 
 /// The first flight of a real TLS client: a ClientHello record.
 fn client_hello() -> Vec<u8> {
@@ -744,4 +746,341 @@ async fn closes_connections_that_stay_idle() {
     assert_eq!(reply.json()["response"]["uid"], review["request"]["uid"]);
     assert!(h2.closed_within(Duration::from_secs(10)).await.is_some());
     server.assert_serving().await;
+}
+
+// Bodies over --max-body-size get a 413 that a client still sending can read: the server
+// answers at once and reads the rest of the body to drop it, within the body budget.
+
+const MIB: usize = 1 << 20;
+
+/// How a test client frames an HTTP/1.1 request body.
+#[derive(Clone, Copy, Debug)]
+enum Framing {
+    ContentLength,
+    Chunked,
+}
+
+/// What a client that writes its whole request before reading saw.
+struct Exchange {
+    /// Whether it got to write the whole request, or why writing failed.
+    written: std::io::Result<()>,
+    /// Everything it read until the server closed the connection.
+    read: Vec<u8>,
+    /// `Ok` when the connection ended cleanly (TLS close_notify, then EOF), not by a reset.
+    ended: std::io::Result<()>,
+}
+
+impl Exchange {
+    fn head(&self) -> String {
+        let end = self
+            .read
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(self.read.len());
+        String::from_utf8_lossy(&self.read[..end]).into_owned()
+    }
+
+    fn status(&self) -> Option<u16> {
+        self.head().split(' ').nth(1)?.parse().ok()
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head().lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_ascii_lowercase())
+        })
+    }
+
+    fn body(&self) -> String {
+        let head = self.head().len();
+        String::from_utf8_lossy(self.read.get(head + 4..).unwrap_or_default()).into_owned()
+    }
+}
+
+/// POSTs `size` bytes to `/validate` over HTTP/1.1 the way a simple client does: the
+/// headers and the whole body first, then it reads the answer until the server closes.
+async fn post_whole_then_read(server: &TestServer, size: usize, framing: Framing) -> Exchange {
+    let mut tls = server
+        .client
+        .with_alpn(&["http/1.1"])
+        .connect(server.admission())
+        .await
+        .unwrap();
+    let length = match framing {
+        Framing::ContentLength => format!("content-length: {size}"),
+        Framing::Chunked => "transfer-encoding: chunked".to_string(),
+    };
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n{length}\r\n\r\n"
+    );
+    let piece = vec![b'x'; 64 << 10];
+    let exchange = async {
+        let written = async {
+            tls.write_all(head.as_bytes()).await?;
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(piece.len());
+                match framing {
+                    Framing::ContentLength => tls.write_all(&piece[..n]).await?,
+                    Framing::Chunked => {
+                        tls.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+                        tls.write_all(&piece[..n]).await?;
+                        tls.write_all(b"\r\n").await?;
+                    }
+                }
+                left -= n;
+            }
+            if let Framing::Chunked = framing {
+                tls.write_all(b"0\r\n\r\n").await?;
+            }
+            tls.flush().await
+        }
+        .await;
+        let mut read = Vec::new();
+        let ended = tls.read_to_end(&mut read).await.map(|_| ());
+        Exchange {
+            written,
+            read,
+            ended,
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .expect("the exchange ended within 30 s")
+}
+
+/// A review of just under `size` bytes.
+fn review_of_about(size: usize) -> Vec<u8> {
+    let (_, mut review) = fixture("044");
+    let base = serde_json::to_vec(&review).unwrap().len();
+    review["request"]["object"]["metadata"]["annotations"]["padding"] =
+        Value::String("x".repeat(size - base - 64));
+    let body = serde_json::to_vec(&review).unwrap();
+    assert!(body.len() < size && body.len() > size - 128);
+    body
+}
+
+fn assert_413(what: &str, status: u16, content_type: &str, text: &str) {
+    assert_eq!(status, 413, "{what}: {text}");
+    assert!(
+        content_type.starts_with("text/plain"),
+        "{what}: {content_type}"
+    );
+    assert_eq!(
+        text, "the request body is larger than 1048576 bytes\n",
+        "{what}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_413_over_http1_to_a_client_that_sends_its_whole_body_first() {
+    let server = TestServer::start(&["--max-body-size", "1MiB"]).await;
+    for (what, size, framing) in [
+        ("20 MiB by length", 20 * MIB, Framing::ContentLength),
+        ("1 MiB + 1 byte by length", MIB + 1, Framing::ContentLength),
+        ("3 MiB chunked", 3 * MIB, Framing::Chunked),
+        ("1 MiB + 1 byte chunked", MIB + 1, Framing::Chunked),
+    ] {
+        let started = Instant::now();
+        let exchange = post_whole_then_read(&server, size, framing).await;
+        // The server read the whole body (a server that stops reading makes these writes
+        // fail once the kernel's buffers are full, with EPIPE or a reset) ...
+        assert!(
+            exchange.written.is_ok(),
+            "{what}: the body could not be sent: {:?}",
+            exchange.written
+        );
+        // ... answered, and closed the connection cleanly: a reset could have destroyed
+        // the answer before the client read it.
+        assert!(
+            exchange.ended.is_ok(),
+            "{what}: the connection ended with {:?} after {:?}",
+            exchange.ended,
+            String::from_utf8_lossy(&exchange.read)
+        );
+        assert_413(
+            what,
+            exchange.status().unwrap_or(0),
+            &exchange.header("content-type").unwrap_or_default(),
+            &exchange.body(),
+        );
+        assert_eq!(
+            exchange.header("connection").as_deref(),
+            Some("close"),
+            "{what}"
+        );
+        eprintln!("{what}: answered and closed in {:?}", started.elapsed());
+    }
+
+    // A body under the limit is answered, on a connection that stays open.
+    let reply = server.post("/validate", review_of_about(MIB)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(reply.headers.get("connection").is_none());
+    assert_eq!(
+        server
+            .metric(
+                "stsguard_admission_requests_total",
+                &[("webhook", "validate"), ("result", "bad_request")]
+            )
+            .await,
+        4.0
+    );
+    server.assert_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_413_over_http1_without_inviting_a_body_that_waits_for_100_continue() {
+    let server = TestServer::start(&["--max-body-size", "1MiB"]).await;
+    let mut tls = server
+        .client
+        .with_alpn(&["http/1.1"])
+        .connect(server.admission())
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        20 * MIB
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut read = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut read))
+        .await
+        .expect("the server answered and closed without waiting for the body");
+    let answer = String::from_utf8_lossy(&read);
+    assert!(ended.is_ok(), "{ended:?}: {answer}");
+    // The final answer and nothing before it: a 100 (Continue) would ask for 20 MiB that
+    // the server does not want.
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    assert!(
+        answer.ends_with("the request body is larger than 1048576 bytes\n"),
+        "{answer}"
+    );
+    server.assert_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_413_over_http2_and_lets_the_client_finish_sending() {
+    let server = TestServer::start(&["--max-body-size", "1MiB"]).await;
+    let h2 = server.client.h2(server.admission()).await.unwrap();
+    for (what, size, declared) in [
+        ("20 MiB by length", 20 * MIB, true),
+        ("1 MiB + 1 byte by length", MIB + 1, true),
+        ("3 MiB of unknown length", 3 * MIB, false),
+    ] {
+        let (taken, body) = counted(size, declared);
+        let started = Instant::now();
+        let reply = h2.post_body("/validate", body).await.unwrap();
+        assert_413(what, reply.status, reply.content_type(), &reply.text());
+        // The server reads the rest and drops it, so the stream ends without a reset: some
+        // clients (curl 7.88) throw away an answer that arrives with its stream's reset.
+        let sent = eventually(Duration::from_secs(20), || async {
+            taken.load(std::sync::atomic::Ordering::SeqCst) == size
+        })
+        .await;
+        assert!(
+            sent.is_some(),
+            "{what}: the client sent {} of {size} bytes",
+            taken.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        eprintln!("{what}: answered and sent in {:?}", started.elapsed());
+    }
+
+    // The connection carries on, and a body under the limit is answered on it.
+    let reply = h2.post("/validate", review_of_about(MIB)).await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        server
+            .metric(
+                "stsguard_admission_requests_total",
+                &[("webhook", "validate"), ("result", "bad_request")]
+            )
+            .await,
+        3.0
+    );
+    server.assert_serving().await;
+}
+
+/// The rest of a refused body is read only as far as the shared body budget allows: past
+/// it, HTTP/2 resets the stream right after the answer and HTTP/1.1 closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_the_rest_of_an_oversized_body_only_within_the_body_budget() {
+    let server =
+        TestServer::start(&["--max-body-size", "1MiB", "--max-buffered-bodies", "4MiB"]).await;
+    let h2 = server.client.h2(server.admission()).await.unwrap();
+
+    // 3 MiB fits the budget: read to its end, as above.
+    let (taken, body) = counted(3 * MIB, true);
+    let reply = h2.post_body("/validate", body).await.unwrap();
+    assert_413("3 MiB", reply.status, reply.content_type(), &reply.text());
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            taken.load(std::sync::atomic::Ordering::SeqCst) == 3 * MIB
+        })
+        .await
+        .is_some()
+    );
+
+    // 20 MiB does not: the client still reads the 413, then the stream is reset (NO_ERROR,
+    // RFC 9113 §8.1) and the client stops within its flow-control window (1 MiB).
+    let (taken, body) = counted(20 * MIB, true);
+    let reply = h2.post_body("/validate", body).await.unwrap();
+    assert_413("20 MiB", reply.status, reply.content_type(), &reply.text());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = taken.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(sent <= 2 * MIB, "the client sent {sent} bytes");
+    assert_eq!(
+        h2.post("/validate", body_of("044").1).await.unwrap().status,
+        200,
+        "the connection carries on"
+    );
+
+    // HTTP/1.1: the server closes the connection after the answer without reading the
+    // body, so a client that insists on sending it all cannot.
+    let exchange = post_whole_then_read(&server, 20 * MIB, Framing::ContentLength).await;
+    assert!(
+        exchange.written.is_err(),
+        "the server read 20 MiB past the budget"
+    );
+
+    // Nothing of the budget stays taken.
+    server.assert_serving().await;
+    let reply = server.post("/validate", review_of_about(MIB)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_and_logs_each_oversized_body_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::harness::ServerProcess::spawn(dir.path(), &["--max-body-size", "1MiB"]);
+    let client = server.client();
+    let reply = client
+        .post(server.admission, "/validate", vec![b'x'; 2 * MIB])
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    let h2 = client.h2(server.admission).await.unwrap();
+    let reply = h2.post("/mutate", vec![b'x'; 2 * MIB]).await.unwrap();
+    assert_eq!(reply.status, 413, "{}", reply.text());
+
+    let samples = crate::harness::metrics_of(server.health).await;
+    for webhook in ["validate", "mutate"] {
+        assert_eq!(
+            total(
+                &samples,
+                "stsguard_admission_requests_total",
+                &[("webhook", webhook), ("result", "bad_request")]
+            ),
+            1.0,
+            "{webhook}"
+        );
+    }
+    let logged = server.logged("refused a request body");
+    assert_eq!(logged.len(), 2, "{logged:#?}");
+    for entry in &logged {
+        assert_eq!(entry["status"], 413, "{entry}");
+        assert_eq!(entry["reason"], "too_large", "{entry}");
+    }
 }

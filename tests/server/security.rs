@@ -192,7 +192,7 @@ async fn send_secrets(server: &ServerProcess, client: &Https) {
             format!("{{\"token\": \"{SECRET}\"").into_bytes(),
             400,
         ),
-        ("/validate", serde_json::to_vec(&oversized).unwrap(), 400),
+        ("/validate", serde_json::to_vec(&oversized).unwrap(), 413),
     ] {
         let reply = client
             .post_with(server.admission, path, body, &headers)
