@@ -28,7 +28,7 @@ pub enum RequestResult {
     Allowed,
     /// Answered `allowed: false`.
     Denied,
-    /// 400: the body was not an AdmissionReview.
+    /// 400: the body was not an AdmissionReview; 413: it was over `--max-body-size`.
     BadRequest,
     /// 503: over the concurrency cap.
     Overloaded,
