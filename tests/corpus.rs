@@ -30,6 +30,7 @@ fn options(policy: &stsguard::engine::Policy) -> ReviewOptions<'_> {
         namespace: "default",
         kube_version: KubeVersion::LATEST,
         strict: false,
+        cluster: None,
     }
 }
 

@@ -49,6 +49,9 @@ pub struct Explanation {
     pub example: &'static str,
     /// The previous version of the object, for rules that judge updates (`--old`).
     pub old_example: Option<&'static str>,
+    /// For the rules that judge against the cluster (SPEC §8): the cluster's objects the
+    /// example is judged with (`stsguard validate --cluster`), as YAML documents.
+    pub cluster: Option<&'static str>,
 }
 
 /// Rules whose findings exist before any object or policy does: no level, no annotation.
@@ -92,6 +95,7 @@ spec:
     replicas: 3
 "#,
         old_example: None,
+        cluster: None,
     },
     // ----------------------------------------------------------------------------------
     // Names
@@ -129,6 +133,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "name-length",
@@ -166,6 +171,7 @@ spec:
         image: postgres:16
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "pvc-name",
@@ -213,6 +219,7 @@ spec:
         requests: {storage: 1Gi}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "service-name",
@@ -246,6 +253,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "container-name",
@@ -277,6 +285,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "port-name",
@@ -314,6 +323,7 @@ spec:
         - {name: prometheus-metrics, containerPort: 9113}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "volume-name",
@@ -352,6 +362,7 @@ spec:
         emptyDir: {}
 "#,
         old_example: None,
+        cluster: None,
     },
     // ----------------------------------------------------------------------------------
     // Volumes and claim templates
@@ -394,6 +405,7 @@ spec:
         configMap: {name: web-config}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "claim-template-unused",
@@ -434,6 +446,7 @@ spec:
         requests: {storage: 1Gi}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "claim-template-shadows-volume",
@@ -477,6 +490,7 @@ spec:
         requests: {storage: 1Gi}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "mount-path-duplicate",
@@ -516,6 +530,7 @@ spec:
         secret: {secretName: web-secrets}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "sub-path",
@@ -557,6 +572,7 @@ spec:
         requests: {storage: 10Gi}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "claim-template-access-modes",
@@ -599,6 +615,7 @@ spec:
         requests: {storage: 1Gi}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "claim-template-storage",
@@ -639,6 +656,7 @@ spec:
         requests: {storage: 10GB}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "claim-template-volume-mode",
@@ -681,6 +699,7 @@ spec:
         requests: {storage: 1Gi}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "claim-template-storage-class",
@@ -727,6 +746,7 @@ spec:
         requests: {storage: 1Gi}
 "#,
         old_example: None,
+        cluster: None,
     },
     // ----------------------------------------------------------------------------------
     // GPUs and other extended resources
@@ -764,6 +784,7 @@ spec:
           limits: {nvidia.com/gpu: 0.5}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "extended-resource-limits",
@@ -799,6 +820,7 @@ spec:
           limits: {nvidia.com/gpu: 1}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "gpu-count",
@@ -838,6 +860,7 @@ spec:
           limits: {nvidia.com/gpu: 16}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "gpu-mig-profile",
@@ -881,6 +904,7 @@ spec:
           limits: {nvidia.com/mig-3g.30gb: 1}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "gpu-mixed",
@@ -915,6 +939,7 @@ spec:
             nvidia.com/mig-1g.10gb: 1
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "gpu-vgpu",
@@ -955,6 +980,7 @@ spec:
             nvidia.com/gpucores: 150
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "gpu-annotations",
@@ -998,6 +1024,7 @@ spec:
           limits: {nvidia.com/gpu: 1}
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "gpu-init-container",
@@ -1033,6 +1060,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     // ----------------------------------------------------------------------------------
     // Spec sanity
@@ -1070,6 +1098,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "update-strategy",
@@ -1104,6 +1133,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "partition-exceeds-replicas",
@@ -1138,6 +1168,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "pod-management-policy",
@@ -1168,6 +1199,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "replicas",
@@ -1196,6 +1228,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "restart-policy",
@@ -1227,6 +1260,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "termination-grace",
@@ -1263,6 +1297,7 @@ spec:
         image: postgres:16
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "dns-config",
@@ -1300,6 +1335,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "api-version",
@@ -1332,6 +1368,7 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "schema",
@@ -1367,15 +1404,52 @@ spec:
         image: nginx
 "#,
         old_example: None,
+        cluster: None,
     },
     // ----------------------------------------------------------------------------------
-    // Across documents
+    // The governing Service
+    Explanation {
+        id: "service-missing",
+        what: "Against the cluster: spec.serviceName names a Service that exists in the StatefulSet's namespace, in the same input or in the cluster. It says nothing when the cluster's Services are not known (offline without --cluster, or a webhook whose Service watch is not synced).",
+        why: "The pods get their stable DNS names (web-0.web.default.svc.cluster.local) only from the governing Service. Without it nothing resolves, and members of a database that find each other by name never form a cluster; the API server admits the StatefulSet anyway. The Service is often applied after the StatefulSet, so this is a warning by default.",
+        fix: "Create a headless Service (clusterIP: None) with that name in the namespace, selecting the pod template's labels, or correct spec.serviceName (it cannot change after creation: re-create the StatefulSet with --cascade=orphan).",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: v1
+kind: Service
+metadata: {name: nginx, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: nginx}
+"#,
+        ),
+    },
     Explanation {
         id: "service-headless",
-        what: "Offline only: when the same input holds the Service named by spec.serviceName \
-               (a v1 Service in the StatefulSet's namespace, or naming none), that Service must \
-               be headless, with spec.clusterIP: None. A Service that is not in the input is \
-               not checked.",
+        what: "The Service named by spec.serviceName, when the same input holds it (a v1 \
+               Service in the StatefulSet's namespace, or naming none) or the cluster has it \
+               (at admission with `serve --cluster`, and with `validate --cluster`), must be \
+               headless, with spec.clusterIP: None. A Service found nowhere is not checked \
+               (see service-missing).",
         why: "Per-pod DNS records (web-0.web.default.svc.cluster.local) exist only for a \
               headless Service. Through a normal ClusterIP Service, clients get one virtual IP \
               balanced over all replicas and cannot reach a particular one, which breaks \
@@ -1411,10 +1485,11 @@ spec:
   - port: 80
 "#,
         old_example: None,
+        cluster: None,
     },
     Explanation {
         id: "service-selector",
-        what: "Offline only: when the same input holds the governing Service, its spec.selector \
+        what: "When the governing Service is found (in the same input, or in the cluster), its spec.selector \
                must be present and not empty, and every one of its labels must be among the \
                pod template's labels. The first mismatch is reported.",
         why: "DNS records for the pods come from the Service's endpoints, which hold the pods \
@@ -1450,6 +1525,325 @@ spec:
   - port: 80
 "#,
         old_example: None,
+        cluster: None,
+    },
+    // ----------------------------------------------------------------------------------
+    // Against the cluster
+    Explanation {
+        id: "storage-class-missing",
+        what: "Against the cluster: every claim template's storageClassName names a StorageClass of the cluster or of the same input, with a did-you-mean among the existing classes. An explicit empty class (\"\", bind to a pre-created PersistentVolume) and a missing class (see storage-class-no-default) are not this rule's.",
+        why: "A PVC naming a class that does not exist is created and stays Pending forever (no provisioner acts on it), so the pod that mounts it is never scheduled. Claim templates cannot change after creation: the StatefulSet has to be re-created to fix it.",
+        fix: "Use one of the cluster's classes (`kubectl get storageclass`), or create the class before the StatefulSet.",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        volumeMounts:
+        - {name: data, mountPath: /data}
+  volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes: [ReadWriteOnce]
+      storageClassName: fats
+      resources:
+        requests: {storage: 1Gi}
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: fast
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: example.com/ssd
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"#,
+        ),
+    },
+    Explanation {
+        id: "storage-class-no-default",
+        what: "Against the cluster: a claim template without storageClassName, while the cluster (and the input) has no StorageClass annotated storageclass.kubernetes.io/is-default-class: \"true\" (or the beta annotation) and the policy fills no class (defaults.storageClassName).",
+        why: "A claim without a class gets the cluster's default class when it is created; with no default, no provisioner acts on it and it stays Pending until an administrator creates a matching PersistentVolume by hand, so the pods are never scheduled.",
+        fix: "Name a class in the claim template, set defaults.storageClassName in the policy so that the mutating webhook pins one, or mark one of the cluster's classes as the default.",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+            "defaults.storageClassName in the policy fills the class, so the claim is not left without one.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        volumeMounts:
+        - {name: data, mountPath: /data}
+  volumeClaimTemplates:
+  - metadata:
+      name: data
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources:
+        requests: {storage: 1Gi}
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: fast}
+provisioner: example.com/ssd
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"#,
+        ),
+    },
+    Explanation {
+        id: "node-fit",
+        what: "Against the cluster's Nodes: the pod's effective request (per resource, the larger of the app containers plus sidecars and of each init container plus the sidecars before it; a limit stands in for a missing request) of cpu, memory and every extended resource (nvidia.com/gpu, nvidia.com/mig-*, amd.com/gpu, ...) must fit the allocatable of at least one node the pod may run on: its nodeSelector and required node affinity match the node's labels (In, NotIn, Exists, DoesNotExist, Gt, Lt; matchFields on metadata.name), it tolerates every NoSchedule and NoExecute taint (a taint on a requested extended resource counts as tolerated, as the ExtendedResourceToleration admission plugin adds that toleration), and a cordoned node counts as tainted node.kubernetes.io/unschedulable. What other pods already use is ignored: the question is whether the pod could ever run on today's nodes. The message names the best offer, a resource no node advertises, or why no node is eligible. A cluster with no Node at all is not judged.",
+        why: "The scheduler leaves such a pod Pending (0/12 nodes are available: 12 Insufficient nvidia.com/gpu) for as long as the nodes stay as they are, and the StatefulSet controller, creating one pod at a time by default, never gets past it. A cluster autoscaler may add a node that fits, so this is a warning by default; a GPU platform with fixed nodes raises it to error.",
+        fix: "Ask for what one node can hold (fewer GPUs per pod, more replicas), select the node pool that has the resource, tolerate its taints, or add a node that fits.",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        resources:
+          limits: {nvidia.com/gpu: 4}
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: v1
+kind: Node
+metadata:
+  name: gpu-a1
+  labels: {kubernetes.io/hostname: gpu-a1}
+status:
+  allocatable: {cpu: "63", memory: 500Gi, nvidia.com/gpu: "2", pods: "110"}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"#,
+        ),
+    },
+    Explanation {
+        id: "priority-class-missing",
+        what: "Against the cluster: the pod template's priorityClassName names a PriorityClass of the cluster (or of the same input), with a did-you-mean. The built-in system-cluster-critical and system-node-critical exist in every cluster and are listed by the API server like any other.",
+        why: "The Priority admission plugin refuses a pod naming a PriorityClass that does not exist, so the controller's every pod creation fails (FailedCreate: no PriorityClass with name ... was found) while the StatefulSet itself was admitted.",
+        fix: "Create the PriorityClass first (it is cluster-scoped), or name an existing one (`kubectl get priorityclass`).",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      priorityClassName: hihg
+      containers:
+      - name: web
+        image: nginx
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high}
+value: 1000
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"#,
+        ),
+    },
+    Explanation {
+        id: "service-account-missing",
+        what: "Against the cluster: an explicit serviceAccountName (or the deprecated serviceAccount) other than default names a ServiceAccount of the StatefulSet's namespace, in the cluster or the same input. Every namespace has default, so it is never checked.",
+        why: "The API server refuses a pod whose ServiceAccount does not exist (the ServiceAccount admission plugin: serviceaccount ... not found), so every pod creation fails with FailedCreate and the StatefulSet never gets a replica.",
+        fix: "Create the ServiceAccount in the namespace before the StatefulSet (Helm and Argo CD order it first), or name an existing one.",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      serviceAccountName: builder
+      containers:
+      - name: web
+        image: nginx
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {name: deployer, namespace: default}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"#,
+        ),
+    },
+    Explanation {
+        id: "config-map-missing",
+        what: "Against the cluster: every ConfigMap the pod template refers to without optional: true exists in its namespace, in the cluster or the same input: configMap volumes, configMap sources of projected volumes, envFrom[].configMapRef and env[].valueFrom.configMapKeyRef of containers and init containers. Only names are read: a missing key is not checked.",
+        why: "A container whose environment refers to a missing ConfigMap never starts (CreateContainerConfigError); a pod whose volume does, waits in ContainerCreating until it appears. The API server admits both.",
+        fix: "Create the ConfigMap before the StatefulSet, correct the name, or mark the reference optional: true when the pods can run without it.",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        volumeMounts:
+        - {name: config, mountPath: /etc/web}
+      volumes:
+      - name: config
+        configMap: {name: web-config}
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-settings, namespace: default}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"#,
+        ),
+    },
+    Explanation {
+        id: "secret-missing",
+        what: "Against the cluster, when Secrets are watched (`serve --cluster-secrets`; `validate --cluster` lists them when it may): every Secret the pod template refers to without optional: true exists in its namespace, in the cluster or the same input: secret volumes, secret sources of projected volumes, envFrom[].secretRef and env[].valueFrom.secretKeyRef. Only names are read, never data.",
+        why: "A container whose environment refers to a missing Secret never starts (CreateContainerConfigError); a pod whose volume does, waits in ContainerCreating. Listing Secrets, even their names, needs list on secrets, which security reviews rightly question: the rule is opt-in in the webhook.",
+        fix: "Create the Secret before the StatefulSet, correct the name, or mark the reference optional: true.",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+            "`stsguard serve --cluster-secrets` watches Secrets (metadata only); without it the rule is off in the webhook.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        env:
+        - name: PASSWORD
+          valueFrom:
+            secretKeyRef: {name: db-password, key: password}
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: v1
+kind: Secret
+metadata: {name: db-passwords, namespace: default}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"#,
+        ),
     },
     // ----------------------------------------------------------------------------------
     // Updates
@@ -1528,6 +1922,7 @@ spec:
         requests: {storage: 1Gi}
 "#,
         ),
+        cluster: None,
     },
 ];
 
@@ -1653,6 +2048,8 @@ struct RuleJson<'a> {
     example: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     old_example: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a str>,
 }
 
 impl<'a> RuleJson<'a> {
@@ -1669,6 +2066,7 @@ impl<'a> RuleJson<'a> {
             policy: None,
             example: None,
             old_example: None,
+            cluster: None,
         }
     }
 
@@ -1680,6 +2078,7 @@ impl<'a> RuleJson<'a> {
             policy: Some(policy_notes(rule, entry)),
             example: Some(entry.example),
             old_example: entry.old_example,
+            cluster: entry.cluster,
             ..RuleJson::summary(rule)
         }
     }
@@ -1725,12 +2124,19 @@ fn render_rule_text(rule: &Rule, entry: &Explanation) -> String {
         out.push_str(&wrap(&note, "  - ", "    "));
     }
     out.push('\n');
-    match entry.old_example {
-        None => {
+    match (entry.old_example, entry.cluster) {
+        (None, None) => {
             out.push_str("Example (stsguard validate example.yaml)\n");
             out.push_str(&indent(entry.example, "  "));
         }
-        Some(old) => {
+        (None, Some(cluster)) => {
+            out.push_str("Example (stsguard validate --cluster example.yaml)\n");
+            out.push_str("  # in a cluster that holds only\n");
+            out.push_str(&indent(cluster, "  "));
+            out.push_str("  # example.yaml\n");
+            out.push_str(&indent(entry.example, "  "));
+        }
+        (Some(old), _) => {
             out.push_str("Example (stsguard validate --old old.yaml new.yaml)\n");
             out.push_str("  # old.yaml\n");
             out.push_str(&indent(old, "  "));
@@ -1871,7 +2277,11 @@ mod tests {
         );
         assert_eq!(
             suggestions("storage-class"),
-            ["claim-template-storage-class"]
+            [
+                "claim-template-storage-class",
+                "storage-class-missing",
+                "storage-class-no-default"
+            ]
         );
     }
 

@@ -155,12 +155,6 @@ pub fn is_statefulset(value: &Value) -> bool {
             .is_some_and(|v| v.starts_with("apps/"))
 }
 
-/// Whether an object is a core/v1 Service (used by the cross-document rules).
-pub fn is_service(value: &Value) -> bool {
-    value.get("kind").and_then(Value::as_str) == Some("Service")
-        && value.get("apiVersion").and_then(Value::as_str) == Some("v1")
-}
-
 /// Where a pointer into an object lands in its file.
 pub fn locate(document: &Document, prefix: &str, pointer: &str) -> Location {
     if prefix.is_empty() {

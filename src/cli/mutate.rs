@@ -71,7 +71,7 @@ pub fn mutate_source(
         namespace: Some(namespace),
         kube_version: KubeVersion::LATEST,
         strict: false,
-        services: &[],
+        known: Default::default(),
         checks: true,
         defaults: true,
     };

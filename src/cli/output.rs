@@ -679,6 +679,7 @@ fn family_tag(family: Family) -> &'static str {
         Family::Gpu => "gpu",
         Family::Spec => "spec",
         Family::Services => "services",
+        Family::Cluster => "cluster",
         Family::Update => "update",
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::input::{self, FoundObject, SourceFile};
 use super::output::{self, OutputFormat};
 use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FailOn, PolicyArgs, parse_kube_version};
+use crate::engine::cluster::{Inventory, Known};
 use crate::engine::{
     self, Context, Finding, KubeVersion, NotJudged, Operation, Policy, Severity, Source,
 };
@@ -199,6 +200,7 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
         namespace: &args.policy.namespace,
         kube_version: args.kube_version,
         strict: args.strict,
+        cluster: None,
     };
     Ok(review_sources(&sources, &old_sources, &options))
 }
@@ -209,6 +211,8 @@ pub struct ReviewOptions<'a> {
     pub namespace: &'a str,
     pub kube_version: KubeVersion,
     pub strict: bool,
+    /// The cluster's objects (`--cluster`), for the rules of SPEC §8.
+    pub cluster: Option<&'a Inventory>,
 }
 
 /// One StatefulSet to review, and where it came from.
@@ -230,7 +234,7 @@ pub fn review_sources(
         ..Report::default()
     };
     let mut work = Vec::new();
-    let mut services = Vec::new();
+    let mut others = Vec::new();
     for source in sources {
         for document in &source.documents {
             match document {
@@ -267,8 +271,8 @@ pub fn review_sources(
                                 document,
                                 found,
                             });
-                        } else if input::is_service(found.value) {
-                            services.push(found.value.clone());
+                        } else {
+                            others.push(found.value);
                         }
                     }
                 }
@@ -284,13 +288,18 @@ pub fn review_sources(
         .map(|found| (object_ref(found.value, options.namespace), found.value))
         .collect();
 
+    // What the StatefulSets may refer to: Services, StorageClasses, ConfigMaps… of the input.
+    let input = Inventory::from_input(others);
     let progress = progress_bar(work.len());
     let context = Context {
         source: Source::File,
         namespace: Some(options.namespace),
         kube_version: options.kube_version,
         strict: options.strict,
-        services: &services,
+        known: Known {
+            input: Some(&input),
+            cluster: options.cluster,
+        },
         checks: true,
         // `validate` reports findings only: no patch to compute.
         defaults: false,

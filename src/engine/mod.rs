@@ -2,6 +2,7 @@
 //! [`review`] (or [`review_doc`], the same review of an object read into a [`Doc`]); nothing
 //! else decides a verdict.
 
+pub mod cluster;
 pub mod defaults;
 pub mod doc;
 pub mod finding;
@@ -98,8 +99,9 @@ pub struct Context<'a> {
     pub kube_version: KubeVersion,
     /// Unknown fields are errors rather than warnings.
     pub strict: bool,
-    /// Services from the same input, for the cross-document rules (offline only).
-    pub services: &'a [Value],
+    /// Objects the StatefulSet refers to, from the same input (offline) and from the
+    /// cluster (SPEC §8): read-only data the caller took from its stores or lists.
+    pub known: cluster::Known<'a>,
     /// Run the validation rules. The mutating webhook reports no findings (that is the
     /// validating webhook's job) and turns them off: they are most of a review's cost.
     pub checks: bool,
@@ -115,7 +117,7 @@ impl Default for Context<'_> {
             namespace: None,
             kube_version: KubeVersion::LATEST,
             strict: false,
-            services: &[],
+            known: cluster::Known::default(),
             checks: true,
             defaults: true,
         }
@@ -374,7 +376,7 @@ fn judge(
         namespace,
         kube_version: context.kube_version,
         strict: context.strict,
-        services: context.services,
+        known: context.known,
         old: old.map(StatefulSet::new),
     };
     let mut raw = Vec::new();

@@ -191,6 +191,45 @@ impl Quantity {
     pub fn is_saturated(&self) -> bool {
         self.nanos.abs() == MAX_NANOS
     }
+
+    /// The sum, capped as the API server caps a value (two capped values cannot overflow
+    /// an `i128`).
+    #[must_use]
+    pub fn saturating_add(self, other: Quantity) -> Quantity {
+        Quantity {
+            nanos: (self.nanos + other.nanos).clamp(-MAX_NANOS, MAX_NANOS),
+        }
+    }
+
+    /// The value in the units people write for it: bytes in the largest binary unit that
+    /// divides them (`64Gi`), fractions of a unit in millis (`500m`), whole units plain.
+    pub fn to_short_string(&self, bytes: bool) -> String {
+        const NANOS: u128 = NANOS_PER_UNIT as u128;
+        let magnitude = self.nanos.unsigned_abs();
+        let sign = if self.nanos < 0 { "-" } else { "" };
+        if !magnitude.is_multiple_of(NANOS) {
+            return match magnitude % (NANOS / 1000) {
+                0 => format!("{sign}{}m", magnitude / (NANOS / 1000)),
+                _ => self.to_string(),
+            };
+        }
+        let units = magnitude / NANOS;
+        if bytes && units > 0 {
+            for (suffix, size) in [
+                ("Ei", 1u128 << 60),
+                ("Pi", 1 << 50),
+                ("Ti", 1 << 40),
+                ("Gi", 1 << 30),
+                ("Mi", 1 << 20),
+                ("Ki", 1 << 10),
+            ] {
+                if units.is_multiple_of(size) {
+                    return format!("{sign}{}{suffix}", units / size);
+                }
+            }
+        }
+        format!("{sign}{units}")
+    }
 }
 
 impl std::str::FromStr for Quantity {
@@ -340,6 +379,25 @@ impl PartialEq<i64> for Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adds_and_shows_in_the_units_people_write() {
+        let q = |text| Quantity::parse(text).unwrap();
+        assert_eq!(
+            q("1Gi").saturating_add(q("512Mi")).to_short_string(true),
+            "1536Mi"
+        );
+        assert_eq!(
+            q("250m").saturating_add(q("250m")).to_short_string(false),
+            "500m"
+        );
+        assert_eq!(q("2").to_short_string(false), "2");
+        assert_eq!(q("1000").to_short_string(true), "1000");
+        assert_eq!(q("64Gi").to_short_string(true), "64Gi");
+        assert_eq!(q("1n").to_short_string(false), "0.000000001");
+        let max = q("1e999");
+        assert_eq!(max.saturating_add(max), max);
+    }
     use serde_json::json;
 
     fn q(text: &str) -> Quantity {

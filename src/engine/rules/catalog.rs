@@ -14,6 +14,7 @@ pub enum Family {
     Gpu,
     Spec,
     Services,
+    Cluster,
     Update,
 }
 
@@ -25,7 +26,8 @@ impl Family {
             Family::Volumes => "Volumes and claim templates",
             Family::Gpu => "GPUs and other extended resources",
             Family::Spec => "Spec sanity",
-            Family::Services => "Across documents",
+            Family::Services => "The governing Service",
+            Family::Cluster => "Against the cluster",
             Family::Update => "Updates",
         }
     }
@@ -161,12 +163,36 @@ rules! {
     "schema", Spec, E,
         "the object matches the StatefulSet OpenAPI schema: wrong types are errors, unknown fields warnings",
         "the API server refuses wrong types and silently drops unknown fields";
+    "service-missing", Services, W,
+        "the Service named by serviceName exists in the StatefulSet's namespace (cluster-aware)",
+        "the pods get no DNS records: <pod>.<service> does not resolve";
     "service-headless", Services, E,
         "the Service named by serviceName is headless (clusterIP: None)",
         "pods get no per-pod DNS records";
     "service-selector", Services, E,
         "the governing Service's selector matches the pod template labels",
         "the Service selects no pods of the StatefulSet: no DNS records";
+    "storage-class-missing", Cluster, W,
+        "claim templates name a StorageClass the cluster has",
+        "the PVCs stay Pending and the pods are never scheduled";
+    "storage-class-no-default", Cluster, W,
+        "a claim template without storageClassName has a default StorageClass to fall back on",
+        "nothing provisions the PVCs: they stay Pending";
+    "node-fit", Cluster, W,
+        "some node the pod may run on (selector, affinity, taints) has the resources one pod requests",
+        "the pods stay Pending: 0/N nodes are available, Insufficient nvidia.com/gpu";
+    "priority-class-missing", Cluster, W,
+        "the pod template's priorityClassName exists",
+        "the API server refuses every pod: FailedCreate";
+    "service-account-missing", Cluster, W,
+        "an explicit serviceAccountName other than default exists in the namespace",
+        "the API server refuses every pod: FailedCreate";
+    "config-map-missing", Cluster, W,
+        "ConfigMaps the pods refer to without optional: true exist (volumes, projected, envFrom, env)",
+        "the pods never start: CreateContainerConfigError or a volume that never mounts";
+    "secret-missing", Cluster, W,
+        "Secrets the pods refer to without optional: true exist (with --cluster-secrets)",
+        "the pods never start: CreateContainerConfigError or a volume that never mounts";
     "immutable-field", Update, E,
         "an update changes only the fields the API server lets change",
         "the API server rejects the update with an opaque message";

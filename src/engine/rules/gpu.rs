@@ -932,7 +932,7 @@ pub(crate) mod tests {
             namespace: "default",
             kube_version: KubeVersion::LATEST,
             strict: false,
-            services: &[],
+            known: crate::engine::cluster::Known::default(),
             old: None,
         };
         let mut out = Vec::new();

@@ -3,6 +3,7 @@
 //! applies the policy's levels, suppression and ratcheting.
 
 pub mod catalog;
+pub mod cluster;
 pub mod gpu;
 pub mod names;
 pub mod schema;
@@ -11,9 +12,8 @@ pub mod spec;
 pub mod update;
 pub mod volumes;
 
-use serde_json::Value;
-
 use super::KubeVersion;
+use super::cluster::Known;
 use super::finding::Finding;
 use super::policy::{Policy, Settings};
 use super::view::StatefulSet;
@@ -28,8 +28,8 @@ pub struct Cx<'a> {
     pub kube_version: KubeVersion,
     /// `--strict`: unknown fields are errors.
     pub strict: bool,
-    /// Services from the same input (offline only), for the cross-document rules.
-    pub services: &'a [Value],
+    /// The objects of the same input and of the cluster the object refers to (SPEC §8).
+    pub known: Known<'a>,
     /// The previous version of the object, on UPDATE.
     pub old: Option<StatefulSet<'a>>,
 }
@@ -43,6 +43,7 @@ pub fn check_all(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
     gpu::check(sts, cx, out);
     spec::check(sts, cx, out);
     services::check(sts, cx, out);
+    cluster::check(sts, cx, out);
     update::check(sts, cx, out);
 }
 
@@ -95,7 +96,7 @@ pub(crate) mod testing {
             namespace: "default",
             kube_version,
             strict: false,
-            services: &[],
+            known: crate::engine::cluster::Known::default(),
             old: old.as_ref().map(StatefulSet::new),
         };
         let mut out = Vec::new();

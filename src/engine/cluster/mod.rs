@@ -1,0 +1,552 @@
+//! What stsguard knows of the objects a StatefulSet refers to (SPEC §8): Services,
+//! StorageClasses, Nodes, PriorityClasses, ServiceAccounts, ConfigMaps and Secrets, each kept
+//! as the little the rules read.
+//!
+//! An [`Inventory`] holds them by kind. Two inventories reach the rules: the objects of the
+//! same input (the other documents of `stsguard validate`'s files) and the cluster's (the
+//! webhook's watches, or `validate --cluster`'s lists). Objects in the input count as present
+//! whatever the cluster says — `kubectl apply -f dir/` creates them together — but only the
+//! cluster can say that something is **missing**: a file set rarely holds every ConfigMap its
+//! StatefulSets mount. A kind the cluster side does not know (not watched, not listed yet,
+//! forbidden by RBAC, an API the cluster does not serve) is `None`, and its rules say nothing.
+//!
+//! Everything here is plain data: the engine stays pure, and the same inventory gives the same
+//! verdict in the CLI and in the webhook.
+
+pub mod nodes;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::engine::view::{at, get, str_of};
+
+pub use nodes::{Node, Nodes, Taint};
+
+/// Objects of the kinds the cluster rules read, each kind `None` when it is not known.
+///
+/// Kinds are behind `Arc`s so that the webhook can replace one kind's index while requests
+/// read the previous one, and take a snapshot of all of them for the price of a few counter
+/// increments.
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    pub services: Option<Arc<Services>>,
+    pub storage_classes: Option<Arc<StorageClasses>>,
+    pub nodes: Option<Arc<Nodes>>,
+    pub priority_classes: Option<Arc<Names>>,
+    pub service_accounts: Option<Arc<NamespacedNames>>,
+    pub config_maps: Option<Arc<NamespacedNames>>,
+    pub secrets: Option<Arc<NamespacedNames>>,
+}
+
+/// The namespace under which an input object that names none is kept: it lands wherever
+/// the StatefulSet does (`kubectl apply -n NS -f dir/`), so it matches every namespace.
+const ANY_NAMESPACE: &str = "";
+
+impl Inventory {
+    /// The objects of an input set (parsed documents). Every kind but Nodes is present,
+    /// possibly empty; objects that name no namespace match any. Documents of other kinds
+    /// are ignored.
+    pub fn from_input<'v>(objects: impl IntoIterator<Item = &'v Value>) -> Inventory {
+        Inventory {
+            nodes: None,
+            ..Inventory::from_objects(objects)
+        }
+    }
+
+    /// A whole cluster described by its objects (JSON, as `kubectl get -o json` writes them),
+    /// Nodes included: every kind is known, so what is not there is missing.
+    pub fn from_objects<'v>(objects: impl IntoIterator<Item = &'v Value>) -> Inventory {
+        let mut services = Services::default();
+        let mut storage_classes = StorageClasses::default();
+        let mut priority_classes = Names::default();
+        let mut service_accounts = NamespacedNames::default();
+        let mut config_maps = NamespacedNames::default();
+        let mut secrets = NamespacedNames::default();
+        let mut nodes = Vec::new();
+        for object in objects {
+            let Some(name) = at(object, &["metadata", "name"]).and_then(Value::as_str) else {
+                continue;
+            };
+            let namespace = at(object, &["metadata", "namespace"])
+                .and_then(Value::as_str)
+                .unwrap_or(ANY_NAMESPACE);
+            let api_version = str_of(object, "apiVersion").unwrap_or_default();
+            match (api_version, str_of(object, "kind").unwrap_or_default()) {
+                ("v1", "Service") => {
+                    services.insert(namespace, name, Service::from_json(object));
+                }
+                ("storage.k8s.io/v1" | "storage.k8s.io/v1beta1", "StorageClass") => {
+                    storage_classes.insert(name, StorageClass::from_json(object));
+                }
+                ("scheduling.k8s.io/v1" | "scheduling.k8s.io/v1beta1", "PriorityClass") => {
+                    priority_classes.insert(name);
+                }
+                ("v1", "ServiceAccount") => service_accounts.insert(namespace, name),
+                ("v1", "ConfigMap") => config_maps.insert(namespace, name),
+                ("v1", "Secret") => secrets.insert(namespace, name),
+                ("v1", "Node") => nodes.push(Node::from_json(object)),
+                _ => {}
+            }
+        }
+        Inventory {
+            services: Some(Arc::new(services)),
+            storage_classes: Some(Arc::new(storage_classes)),
+            nodes: Some(Arc::new(Nodes::new(nodes))),
+            priority_classes: Some(Arc::new(priority_classes)),
+            service_accounts: Some(Arc::new(service_accounts)),
+            config_maps: Some(Arc::new(config_maps)),
+            secrets: Some(Arc::new(secrets)),
+        }
+    }
+}
+
+/// What a rule learns when it looks an object up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup<T> {
+    /// In the input or in the cluster.
+    Found(T),
+    /// The cluster's objects of that kind are known, and it is not among them (nor in the
+    /// input).
+    Missing,
+    /// Not in the input, and the cluster's objects of that kind are not known.
+    Unknown,
+}
+
+/// The two inventories a review sees: the input's and the cluster's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Known<'a> {
+    pub input: Option<&'a Inventory>,
+    pub cluster: Option<&'a Inventory>,
+}
+
+impl<'a> Known<'a> {
+    /// Looks an object up in the input, then in the cluster; [`Lookup::Missing`] only when
+    /// the cluster's kind (chosen by `kind`) is known.
+    fn lookup<K: ?Sized + 'a, T>(
+        &self,
+        kind: impl Fn(&'a Inventory) -> Option<&'a K>,
+        find: impl Fn(&'a K) -> Option<T>,
+    ) -> Lookup<T> {
+        if let Some(found) = self.input.and_then(&kind).and_then(&find) {
+            return Lookup::Found(found);
+        }
+        match self.cluster.and_then(&kind) {
+            None => Lookup::Unknown,
+            Some(objects) => find(objects).map_or(Lookup::Missing, Lookup::Found),
+        }
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Lookup<&'a Service> {
+        self.lookup(|i| i.services.as_deref(), |s| s.get(namespace, name))
+    }
+
+    pub fn storage_class(&self, name: &str) -> Lookup<&'a StorageClass> {
+        self.lookup(|i| i.storage_classes.as_deref(), |s| s.get(name))
+    }
+
+    pub fn priority_class(&self, name: &str) -> Lookup<()> {
+        self.lookup(|i| i.priority_classes.as_deref(), |s| s.contains(name))
+    }
+
+    pub fn service_account(&self, namespace: &str, name: &str) -> Lookup<()> {
+        self.lookup(
+            |i| i.service_accounts.as_deref(),
+            |s| s.contains(namespace, name),
+        )
+    }
+
+    pub fn config_map(&self, namespace: &str, name: &str) -> Lookup<()> {
+        self.lookup(
+            |i| i.config_maps.as_deref(),
+            |s| s.contains(namespace, name),
+        )
+    }
+
+    pub fn secret(&self, namespace: &str, name: &str) -> Lookup<()> {
+        self.lookup(|i| i.secrets.as_deref(), |s| s.contains(namespace, name))
+    }
+
+    /// The cluster's Nodes, when known.
+    pub fn nodes(&self) -> Option<&'a Nodes> {
+        self.cluster?.nodes.as_deref()
+    }
+
+    /// Every StorageClass of the input and the cluster (names sorted, each once), when the
+    /// cluster's are known.
+    pub fn storage_classes(&self) -> Option<Vec<(&'a str, &'a StorageClass)>> {
+        let cluster = self.cluster?.storage_classes.as_deref()?;
+        let mut all: BTreeMap<&str, &StorageClass> = cluster.iter().collect();
+        if let Some(input) = self.input.and_then(|i| i.storage_classes.as_deref()) {
+            all.extend(input.iter());
+        }
+        Some(all.into_iter().collect())
+    }
+
+    /// Names of the Services in a namespace (input and cluster), for "did you mean".
+    pub fn service_names(&self, namespace: &str) -> Vec<&'a str> {
+        let mut names: Vec<&str> = [self.input, self.cluster]
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.services.as_deref())
+            .flat_map(|services| services.names_in(namespace))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// Names of one kind in a namespace (input and cluster), for "did you mean".
+    pub fn names_in(
+        &self,
+        kind: impl Fn(&'a Inventory) -> Option<&'a NamespacedNames>,
+        namespace: &str,
+    ) -> Vec<&'a str> {
+        let mut names: Vec<&str> = [self.input, self.cluster]
+            .into_iter()
+            .flatten()
+            .filter_map(&kind)
+            .flat_map(|objects| objects.names_in(namespace))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// A label or selector entry: key and value.
+pub type Label = (Box<str>, Box<str>);
+
+/// A Service, as the governing-Service rules read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// `spec.clusterIP`: `None` (the string) for a headless Service.
+    pub cluster_ip: Option<Box<str>>,
+    /// `spec.selector`, in order; `None` when it has none.
+    pub selector: Option<Box<[Label]>>,
+}
+
+impl Service {
+    pub fn new<'s>(
+        cluster_ip: Option<&str>,
+        selector: Option<impl IntoIterator<Item = (&'s str, &'s str)>>,
+    ) -> Service {
+        Service {
+            cluster_ip: cluster_ip.map(Box::from),
+            selector: selector.map(|pairs| {
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect()
+            }),
+        }
+    }
+
+    /// A Service as written in a file or sent by the API server (JSON).
+    pub fn from_json(object: &Value) -> Service {
+        let spec = get(object, "spec");
+        let selector = spec
+            .and_then(|spec| get(spec, "selector"))
+            .and_then(Value::as_object)
+            .map(|selector| {
+                selector
+                    .iter()
+                    .map(|(key, value)| (key.as_str(), value.as_str().unwrap_or_default()))
+            });
+        Service::new(spec.and_then(|spec| str_of(spec, "clusterIP")), selector)
+    }
+
+    /// Whether the Service is headless (`clusterIP: None`): only then does DNS publish a
+    /// record per pod (`web-0.nginx.default.svc.cluster.local`).
+    pub fn is_headless(&self) -> bool {
+        self.cluster_ip.as_deref() == Some("None")
+    }
+}
+
+/// Services by namespace and name.
+#[derive(Clone, Debug, Default)]
+pub struct Services(HashMap<Box<str>, HashMap<Box<str>, Service>>);
+
+impl Services {
+    pub fn insert(&mut self, namespace: &str, name: &str, service: Service) {
+        self.0
+            .entry(namespace.into())
+            .or_default()
+            .insert(name.into(), service);
+    }
+
+    pub fn remove(&mut self, namespace: &str, name: &str) {
+        if let Some(names) = self.0.get_mut(namespace) {
+            names.remove(name);
+            if names.is_empty() {
+                self.0.remove(namespace);
+            }
+        }
+    }
+
+    /// The Service of that name in that namespace (or, for input objects, in none).
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Service> {
+        [namespace, ANY_NAMESPACE]
+            .into_iter()
+            .find_map(|ns| self.0.get(ns)?.get(name))
+    }
+
+    /// The names in one namespace (and, for input objects, in none).
+    pub fn names_in(&self, namespace: &str) -> impl Iterator<Item = &str> {
+        [namespace, ANY_NAMESPACE]
+            .into_iter()
+            .filter_map(|ns| self.0.get(ns))
+            .flat_map(HashMap::keys)
+            .map(|name| &**name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A StorageClass, as the storage-class rules read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StorageClass {
+    /// Annotated as the cluster's default class: claims without a class get it.
+    pub is_default: bool,
+}
+
+impl StorageClass {
+    /// The annotations that make a class the default (the beta one is still honoured).
+    pub const DEFAULT_ANNOTATIONS: [&'static str; 2] = [
+        "storageclass.kubernetes.io/is-default-class",
+        "storageclass.beta.kubernetes.io/is-default-class",
+    ];
+
+    /// From the class's annotations (`(key, value)` pairs).
+    pub fn from_annotations<'s>(annotations: impl IntoIterator<Item = (&'s str, &'s str)>) -> Self {
+        StorageClass {
+            is_default: annotations
+                .into_iter()
+                .any(|(key, value)| Self::DEFAULT_ANNOTATIONS.contains(&key) && value == "true"),
+        }
+    }
+
+    pub fn from_json(object: &Value) -> Self {
+        let annotations = at(object, &["metadata", "annotations"]).and_then(Value::as_object);
+        Self::from_annotations(
+            annotations
+                .into_iter()
+                .flatten()
+                .filter_map(|(key, value)| Some((key.as_str(), value.as_str()?))),
+        )
+    }
+}
+
+/// StorageClasses by name (cluster-scoped), sorted for stable messages.
+#[derive(Clone, Debug, Default)]
+pub struct StorageClasses(BTreeMap<Box<str>, StorageClass>);
+
+impl StorageClasses {
+    pub fn insert(&mut self, name: &str, class: StorageClass) {
+        self.0.insert(name.into(), class);
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&StorageClass> {
+        self.0.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &StorageClass)> {
+        self.0.iter().map(|(name, class)| (&**name, class))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Names of a cluster-scoped kind (PriorityClasses).
+#[derive(Clone, Debug, Default)]
+pub struct Names(HashSet<Box<str>>);
+
+impl Names {
+    pub fn insert(&mut self, name: &str) {
+        self.0.insert(name.into());
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.remove(name);
+    }
+
+    pub fn contains(&self, name: &str) -> Option<()> {
+        self.0.contains(name).then_some(())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|name| &**name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Names of a namespaced kind (ServiceAccounts, ConfigMaps, Secrets), by namespace.
+#[derive(Clone, Debug, Default)]
+pub struct NamespacedNames(HashMap<Box<str>, HashSet<Box<str>>>);
+
+impl NamespacedNames {
+    pub fn insert(&mut self, namespace: &str, name: &str) {
+        self.0
+            .entry(namespace.into())
+            .or_default()
+            .insert(name.into());
+    }
+
+    pub fn remove(&mut self, namespace: &str, name: &str) {
+        if let Some(names) = self.0.get_mut(namespace) {
+            names.remove(name);
+            if names.is_empty() {
+                self.0.remove(namespace);
+            }
+        }
+    }
+
+    /// Whether that name exists in that namespace (or, for input objects, in none).
+    pub fn contains(&self, namespace: &str, name: &str) -> Option<()> {
+        [namespace, ANY_NAMESPACE]
+            .into_iter()
+            .any(|ns| self.0.get(ns).is_some_and(|names| names.contains(name)))
+            .then_some(())
+    }
+
+    /// The names in one namespace (and, for input objects, in none).
+    pub fn names_in(&self, namespace: &str) -> impl Iterator<Item = &str> {
+        [namespace, ANY_NAMESPACE]
+            .into_iter()
+            .filter_map(|ns| self.0.get(ns))
+            .flatten()
+            .map(|name| &**name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.values().map(HashSet::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input() -> Inventory {
+        let objects = [
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nginx"},
+                   "spec": {"clusterIP": "None", "selector": {"app": "nginx"}}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "settings", "namespace": "team-a"}}),
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                   "metadata": {"name": "fast",
+                                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}}),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {}}),
+        ];
+        Inventory::from_input(&objects)
+    }
+
+    fn cluster() -> Inventory {
+        let mut config_maps = NamespacedNames::default();
+        config_maps.insert("team-a", "cluster-settings");
+        Inventory {
+            config_maps: Some(Arc::new(config_maps)),
+            storage_classes: Some(Arc::default()),
+            ..Inventory::default()
+        }
+    }
+
+    #[test]
+    fn input_objects_without_a_namespace_match_every_namespace() {
+        let input = input();
+        let known = Known {
+            input: Some(&input),
+            cluster: None,
+        };
+        assert!(matches!(known.service("anywhere", "nginx"), Lookup::Found(s) if s.is_headless()));
+        assert_eq!(known.config_map("team-a", "settings"), Lookup::Found(()));
+        assert_eq!(known.config_map("team-b", "settings"), Lookup::Unknown);
+    }
+
+    #[test]
+    fn only_a_known_cluster_kind_says_missing() {
+        let (input, cluster) = (input(), cluster());
+        let known = Known {
+            input: Some(&input),
+            cluster: Some(&cluster),
+        };
+        assert_eq!(
+            known.config_map("team-a", "cluster-settings"),
+            Lookup::Found(())
+        );
+        assert_eq!(known.config_map("team-a", "settings"), Lookup::Found(()));
+        assert_eq!(known.config_map("team-a", "other"), Lookup::Missing);
+        // Secrets are not watched in this cluster: nothing can be said to be missing.
+        assert_eq!(known.secret("team-a", "token"), Lookup::Unknown);
+        assert_eq!(known.service("team-a", "other"), Lookup::Unknown);
+        assert_eq!(
+            known.names_in(|i| i.config_maps.as_deref(), "team-a"),
+            ["cluster-settings", "settings"]
+        );
+    }
+
+    #[test]
+    fn input_storage_classes_join_the_cluster_ones() {
+        let (input, cluster) = (input(), cluster());
+        let known = Known {
+            input: Some(&input),
+            cluster: Some(&cluster),
+        };
+        assert_eq!(
+            known.storage_classes(),
+            Some(vec![("fast", &StorageClass { is_default: true })])
+        );
+        assert_eq!(known.storage_class("slow"), Lookup::Missing);
+        let offline = Known {
+            input: Some(&input),
+            cluster: None,
+        };
+        assert_eq!(offline.storage_classes(), None);
+    }
+
+    #[test]
+    fn removes_what_it_inserted() {
+        let mut services = Services::default();
+        services.insert(
+            "a",
+            "x",
+            Service::new(Some("None"), None::<[(&str, &str); 0]>),
+        );
+        assert_eq!(services.len(), 1);
+        services.remove("a", "x");
+        assert!(services.is_empty());
+        let mut names = NamespacedNames::default();
+        names.insert("a", "x");
+        names.remove("a", "x");
+        assert!(names.is_empty());
+    }
+}
