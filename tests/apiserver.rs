@@ -37,7 +37,7 @@ use libtest_mimic::{Arguments, Trial};
 use serde_json::json;
 
 use cluster::{Cluster, Namespace, Tools};
-use webhook::{Serve, WATCHED, WATCHED_LABEL};
+use webhook::{Reviews, Serve, WATCHED_LABEL};
 
 /// A scenario run against the shared API server, by name.
 type Scenario = (&'static str, fn(&Shared));
@@ -76,6 +76,10 @@ const SHARED_SCENARIOS: &[Scenario] = &[
         "dry_run_is_reviewed_like_any_other",
         scenarios::dry_run_is_reviewed_like_any_other,
     ),
+    (
+        "v1beta1_reviews_are_answered_in_v1beta1",
+        scenarios::v1beta1_reviews_are_answered_in_v1beta1,
+    ),
 ];
 
 /// The policy the shared stsguard runs.
@@ -99,18 +103,32 @@ impl Shared {
         let ca_bundle = webhook::make_certificates(&certs);
         let serve = Serve::start(dir, &certs, &test_policy())?;
         cluster.show_log_on_failure(&serve.log);
-        cluster.apply(webhook::configurations(serve.admission, &ca_bundle));
+        let mut configurations = Vec::new();
+        for reviews in [Reviews::V1, Reviews::V1beta1] {
+            configurations.extend(webhook::configurations(
+                serve.admission,
+                &ca_bundle,
+                reviews,
+            ));
+        }
+        cluster.apply(configurations);
         let shared = Shared { serve, cluster };
+        // The v1beta1 pair is waited for by the scenario that uses it: if stsguard answered it
+        // wrongly, only that scenario fails.
         let probe = shared.watched_namespace("probe");
-        let (good, bad) = scenarios::probes();
-        webhook::wait_until_reviewed(&shared.cluster, &probe.name, &good, &bad);
+        shared.wait_until_reviewed(&probe);
         Ok(shared)
     }
 
-    /// A new namespace the webhooks review.
+    /// A new namespace the webhooks review (with AdmissionReview v1).
     pub fn watched_namespace(&self, name: &str) -> Namespace<'_> {
+        self.reviewed_namespace(name, Reviews::V1)
+    }
+
+    /// A new namespace the webhooks review with the review versions of `reviews`.
+    pub fn reviewed_namespace(&self, name: &str, reviews: Reviews) -> Namespace<'_> {
         self.cluster
-            .namespace(name, json!({WATCHED_LABEL: WATCHED}))
+            .namespace(name, json!({WATCHED_LABEL: reviews.label()}))
     }
 
     /// A new namespace the webhooks do not review (yet).
@@ -120,7 +138,13 @@ impl Shared {
 
     /// Puts a namespace under the webhooks, and waits until the API server applies them there.
     pub fn watch(&self, namespace: &Namespace<'_>) {
-        namespace.label(WATCHED_LABEL, WATCHED);
+        namespace.label(WATCHED_LABEL, Reviews::V1.label());
+        self.wait_until_reviewed(namespace);
+    }
+
+    /// Waits until the API server calls the webhooks for this namespace.
+    #[track_caller]
+    pub fn wait_until_reviewed(&self, namespace: &Namespace<'_>) {
         let (good, bad) = scenarios::probes();
         webhook::wait_until_reviewed(&self.cluster, &namespace.name, &good, &bad);
     }

@@ -7,7 +7,7 @@ use crate::Shared;
 use crate::manifests::{
     WAREHOUSE, at, defaulted, generation, namespaced, renamed, statefulset, warehouse,
 };
-use crate::webhook::VALIDATING_WEBHOOK;
+use crate::webhook::{Reviews, VALIDATING_WEBHOOK};
 
 /// What the test policy (`tests/data/apiserver/policy.yaml`) fills on a StatefulSet that
 /// sets none of it, in the order stsguard lists them.
@@ -393,6 +393,34 @@ pub fn dry_run_is_reviewed_like_any_other(shared: &Shared) {
     assert!(
         decisions.iter().all(|d| d["dry_run"] == true),
         "{decisions:#?}"
+    );
+}
+
+/// A webhook registered with `admissionReviewVersions: [v1beta1]` gets v1beta1 reviews; the
+/// API server rejects an answer in another version, so the defaults on the stored object, the
+/// denial and the allowed scale show that stsguard answered each in v1beta1 (SPEC §6).
+pub fn v1beta1_reviews_are_answered_in_v1beta1(shared: &Shared) {
+    let ns = shared.reviewed_namespace("v1beta1", Reviews::V1beta1);
+    shared.wait_until_reviewed(&ns);
+    ns.created(&namespaced("web.yaml"));
+    let web = ns.stored("web");
+    assert_eq!(defaulted(&web), Some(ALL_DEFAULTS), "{web:#}");
+
+    let run = ns.create(&[warehouse()]);
+    assert!(!run.ok && denied_by_stsguard(&run.stderr), "{run}");
+    assert!(run.stderr.contains("- volume-mount-unknown at /"), "{run}");
+    assert!(run.warns("claim-template-unused"), "{run}");
+
+    let run = ns.scale("web", 3);
+    if !run.ok {
+        ns.cluster.fail("kubectl scale was refused", &run);
+    }
+    let decisions = shared.serve.decisions(&ns.name);
+    assert!(
+        decisions
+            .iter()
+            .any(|d| d["outcome"] == "not a StatefulSet" && d["webhook"] == "validate"),
+        "the Scale did not reach stsguard: {decisions:#?}"
     );
 }
 

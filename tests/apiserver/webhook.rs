@@ -12,16 +12,51 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use stsguard::cli::certs::{MUTATE_PATH, VALIDATE_PATH};
 
-use crate::cluster::{Cluster, eventually};
+use crate::cluster::{Cluster, Run, eventually};
+use crate::manifests::defaulted;
 
 /// The webhooks' names: those of `deploy/base/webhooks.yaml`, so that the API server's
 /// messages read as they do in a cluster.
 pub const MUTATING_WEBHOOK: &str = "mutate.statefulsets.stsguard.dev";
 pub const VALIDATING_WEBHOOK: &str = "validate.statefulsets.stsguard.dev";
 
-/// The label that puts a namespace under the test webhooks (their namespaceSelector).
+/// The label that puts a namespace under the test webhooks (their namespaceSelector); its
+/// value says which pair of configurations reviews it.
 pub const WATCHED_LABEL: &str = "stsguard.dev/apiserver-test";
-pub const WATCHED: &str = "watched";
+
+/// The AdmissionReview versions a pair of configurations lets the API server send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reviews {
+    /// `[v1, v1beta1]`, as `deploy/` has it: the API server sends v1.
+    V1,
+    /// `[v1beta1]` only, as older webhooks register: stsguard must answer in v1beta1, or the
+    /// API server rejects the answer.
+    V1beta1,
+}
+
+impl Reviews {
+    /// The value of [`WATCHED_LABEL`] that selects this pair.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reviews::V1 => "watched",
+            Reviews::V1beta1 => "watched-v1beta1",
+        }
+    }
+
+    fn versions(self) -> &'static [&'static str] {
+        match self {
+            Reviews::V1 => &["v1", "v1beta1"],
+            Reviews::V1beta1 => &["v1beta1"],
+        }
+    }
+
+    fn configuration_name(self) -> &'static str {
+        match self {
+            Reviews::V1 => "stsguard-apiserver-test",
+            Reviews::V1beta1 => "stsguard-apiserver-test-v1beta1",
+        }
+    }
+}
 
 /// Runs the built stsguard binary; panics unless it succeeds.
 pub fn stsguard(args: &[&str]) -> String {
@@ -169,17 +204,18 @@ fn http_status(address: SocketAddr, path: &str) -> Option<u16> {
 }
 
 /// The two webhook configurations for the shared server: everything as `deploy/` has it
-/// (CREATE and UPDATE of apps/v1 statefulsets, `sideEffects: None`, both review versions,
+/// (CREATE and UPDATE of apps/v1 statefulsets, `sideEffects: None`,
 /// `reinvocationPolicy: IfNeeded`), except where a test needs otherwise:
 /// - `clientConfig.url` on 127.0.0.1 and the test CA as `caBundle` (no Service here);
-/// - a namespaceSelector on [`WATCHED_LABEL`], so each scenario opts its namespace in;
+/// - a namespaceSelector on [`WATCHED_LABEL`], so each scenario opts its namespace in, and
+///   the review versions of `reviews`;
 /// - `statefulsets/scale` is sent too. `deploy/` leaves it out; sending it here makes a
 ///   `kubectl scale` prove that stsguard allows the Scale object untouched (SPEC §6), rather
 ///   than never seeing it;
 /// - `failurePolicy: Fail` for the mutating webhook as well, so a mutation stsguard could not
 ///   answer fails the scenario with the API server's reason instead of silently storing an
 ///   object without defaults.
-pub fn configurations(admission: SocketAddr, ca_bundle: &str) -> Vec<Value> {
+pub fn configurations(admission: SocketAddr, ca_bundle: &str, reviews: Reviews) -> Vec<Value> {
     let webhook = |name: &str, path: &str| {
         json!({
             "name": name,
@@ -192,26 +228,27 @@ pub fn configurations(admission: SocketAddr, ca_bundle: &str) -> Vec<Value> {
                 "scope": "Namespaced",
             }],
             "matchPolicy": "Equivalent",
-            "namespaceSelector": {"matchLabels": {WATCHED_LABEL: WATCHED}},
+            "namespaceSelector": {"matchLabels": {WATCHED_LABEL: reviews.label()}},
             "sideEffects": "None",
-            "admissionReviewVersions": ["v1", "v1beta1"],
+            "admissionReviewVersions": reviews.versions(),
             "failurePolicy": "Fail",
             "timeoutSeconds": 10,
         })
     };
     let mut mutating = webhook(MUTATING_WEBHOOK, MUTATE_PATH);
     mutating["reinvocationPolicy"] = json!("IfNeeded");
+    let name = reviews.configuration_name();
     vec![
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": "stsguard-apiserver-test"},
+            "metadata": {"name": name},
             "webhooks": [mutating],
         }),
         json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": "stsguard-apiserver-test"},
+            "metadata": {"name": name},
             "webhooks": [webhook(VALIDATING_WEBHOOK, VALIDATE_PATH)],
         }),
     ]
@@ -220,29 +257,45 @@ pub fn configurations(admission: SocketAddr, ca_bundle: &str) -> Vec<Value> {
 /// Waits until the API server sends `namespace`'s StatefulSets to both webhooks. It learns
 /// of new webhook configurations and of namespace labels through informers, a moment after
 /// the write; until then requests pass unreviewed, which would make a scenario's "allowed"
-/// prove nothing.
+/// prove nothing. Polls with dry runs while they pass unreviewed (the bad object admitted,
+/// the good one without stsguard's annotation); the first other answer decides.
+#[track_caller]
 pub fn wait_until_reviewed(cluster: &Cluster, namespace: &str, good: &Value, bad: &Value) {
     let namespace = cluster.existing_namespace(namespace);
+    let unreviewed = |run: &Run| run.ok && defaulted(&run.json()).is_none();
+    let answered = |object: &Value| {
+        eventually(Duration::from_secs(20), || {
+            let run = namespace.dry_run_create(object);
+            (!unreviewed(&run)).then_some(run)
+        })
+    };
     let denied_by = format!("admission webhook \"{VALIDATING_WEBHOOK}\" denied the request");
-    let validated = eventually(Duration::from_secs(20), || {
-        let run = namespace.dry_run_create(bad);
-        run.stderr.contains(&denied_by).then_some(())
-    });
-    let mutated = eventually(Duration::from_secs(20), || {
-        let run = namespace.dry_run_create(good);
-        (run.ok && run.json()["metadata"]["annotations"]["stsguard.dev/defaulted"].is_string())
-            .then_some(())
-    });
-    if validated.is_none() || mutated.is_none() {
-        let run = namespace.dry_run_create(bad);
-        cluster.fail(
+    match answered(bad) {
+        Some(run) if !run.ok && run.stderr.contains(&denied_by) => {}
+        Some(run) => cluster.fail(
+            &format!("stsguard did not deny a bad object in {}", namespace.name),
+            &run,
+        ),
+        None => cluster.fail(
+            &format!("the webhooks never reviewed namespace {}", namespace.name),
+            &namespace.dry_run_create(bad),
+        ),
+    }
+    match answered(good) {
+        Some(run) if run.ok => {}
+        Some(run) => cluster.fail(
             &format!(
-                "the webhooks do not review namespace {} (validating: {}, mutating: {})",
-                namespace.name,
-                validated.is_some(),
-                mutated.is_some()
+                "stsguard did not default a good object in {}",
+                namespace.name
             ),
             &run,
-        );
+        ),
+        None => cluster.fail(
+            &format!(
+                "the mutating webhook never reviewed namespace {}",
+                namespace.name
+            ),
+            &namespace.dry_run_create(good),
+        ),
     }
 }
