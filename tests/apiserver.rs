@@ -57,6 +57,10 @@ const SHARED_SCENARIOS: &[Scenario] = &[
         scenarios::replace_of_the_unchanged_object_keeps_the_generation,
     ),
     (
+        "apply_of_the_unchanged_manifest_keeps_the_generation",
+        scenarios::apply_of_the_unchanged_manifest_keeps_the_generation,
+    ),
+    (
         "replace_without_the_defaulted_storage_class_is_accepted",
         scenarios::replace_without_the_defaulted_storage_class_is_accepted,
     ),

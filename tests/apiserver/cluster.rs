@@ -319,6 +319,16 @@ impl Namespace<'_> {
         self.kubectl(&["replace", "-f", "-"], Some(object))
     }
 
+    /// `kubectl apply` of one object: client-side (a three-way patch against the
+    /// last-applied annotation) or `--server-side` (the API server merges it by field owner).
+    pub fn apply(&self, object: &Value, server_side: bool) -> Run {
+        let mut args = vec!["apply", "-f", "-"];
+        if server_side {
+            args.push("--server-side");
+        }
+        self.kubectl(&args, Some(object))
+    }
+
     /// `kubectl patch statefulset NAME` with a patch of `kind` (`merge`, `json`, `strategic`).
     pub fn patch(&self, name: &str, kind: &str, patch: &Value) -> Run {
         let patch = patch.to_string();
