@@ -129,14 +129,18 @@ pub fn deploy_webhooks_keep_the_cluster_recoverable_while_stsguard_is_down(
 
     let web = statefulset("web.yaml");
     let refused_by_validation = format!("failed calling webhook \"{VALIDATING_WEBHOOK}\"");
-    // The API server picks up the configurations a moment after they are written.
+    // The API server picks up each configuration a moment after it is written, through an
+    // informer per kind: wait until both webhooks are called for namespace shop (the
+    // validating one refuses, the mutating one is logged failing open).
+    let before_active = failed_open(&cluster);
     let active = eventually(Duration::from_secs(20), || {
         let run = shop.dry_run_create(&web);
-        run.stderr.contains(&refused_by_validation).then_some(())
+        (run.stderr.contains(&refused_by_validation) && failed_open(&cluster) > before_active)
+            .then_some(())
     });
     if active.is_none() {
         cluster.fail(
-            "deploy/'s validating webhook never applied to namespace shop",
+            "deploy/'s webhooks never both applied to namespace shop",
             &shop.dry_run_create(&web),
         );
     }

@@ -255,33 +255,37 @@ pub fn configurations(admission: SocketAddr, ca_bundle: &str, reviews: Reviews) 
 }
 
 /// Waits until the API server sends `namespace`'s StatefulSets to both webhooks. It learns
-/// of new webhook configurations and of namespace labels through informers, a moment after
-/// the write; until then requests pass unreviewed, which would make a scenario's "allowed"
-/// prove nothing. Polls with dry runs while they pass unreviewed (the bad object admitted,
-/// the good one without stsguard's annotation); the first other answer decides.
+/// of new webhook configurations and of namespace labels through informers (one per kind of
+/// configuration), a moment after the write; until then requests pass unreviewed, which would
+/// make a scenario's "allowed" prove nothing. Polls with dry runs while they pass as if
+/// unreviewed (the bad object admitted, the good one without stsguard's annotation); the
+/// first other answer decides.
 #[track_caller]
 pub fn wait_until_reviewed(cluster: &Cluster, namespace: &str, good: &Value, bad: &Value) {
     let namespace = cluster.existing_namespace(namespace);
-    let unreviewed = |run: &Run| run.ok && defaulted(&run.json()).is_none();
-    let answered = |object: &Value| {
+    let answered = |object: &Value, unreviewed: fn(&Run) -> bool| {
         eventually(Duration::from_secs(20), || {
             let run = namespace.dry_run_create(object);
             (!unreviewed(&run)).then_some(run)
         })
     };
     let denied_by = format!("admission webhook \"{VALIDATING_WEBHOOK}\" denied the request");
-    match answered(bad) {
-        Some(run) if !run.ok && run.stderr.contains(&denied_by) => {}
+    match answered(bad, |run| run.ok) {
+        Some(run) if run.stderr.contains(&denied_by) => {}
         Some(run) => cluster.fail(
             &format!("stsguard did not deny a bad object in {}", namespace.name),
             &run,
         ),
         None => cluster.fail(
-            &format!("the webhooks never reviewed namespace {}", namespace.name),
+            &format!(
+                "a bad object is still admitted in {} after 20 s: the validating webhook is \
+                 not called, or stsguard allows it",
+                namespace.name
+            ),
             &namespace.dry_run_create(bad),
         ),
     }
-    match answered(good) {
+    match answered(good, |run| run.ok && defaulted(&run.json()).is_none()) {
         Some(run) if run.ok => {}
         Some(run) => cluster.fail(
             &format!(
@@ -292,7 +296,8 @@ pub fn wait_until_reviewed(cluster: &Cluster, namespace: &str, good: &Value, bad
         ),
         None => cluster.fail(
             &format!(
-                "the mutating webhook never reviewed namespace {}",
+                "a good object still gets no defaults in {} after 20 s: the mutating webhook \
+                 is not called, or stsguard does not default it",
                 namespace.name
             ),
             &namespace.dry_run_create(good),
