@@ -1,0 +1,306 @@
+//! `stsguard serve` as a child process on 127.0.0.1, with a serving certificate from
+//! `stsguard certs --san 127.0.0.1`, registered with an API server by `clientConfig.url`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use stsguard::cli::certs::{MUTATE_PATH, VALIDATE_PATH};
+
+use crate::cluster::{Cluster, Run, eventually};
+use crate::manifests::defaulted;
+
+/// The webhooks' names: those of `deploy/base/webhooks.yaml`, so that the API server's
+/// messages read as they do in a cluster.
+pub const MUTATING_WEBHOOK: &str = "mutate.statefulsets.stsguard.dev";
+pub const VALIDATING_WEBHOOK: &str = "validate.statefulsets.stsguard.dev";
+
+/// The label that puts a namespace under the test webhooks (their namespaceSelector); its
+/// value says which pair of configurations reviews it.
+pub const WATCHED_LABEL: &str = "stsguard.dev/apiserver-test";
+
+/// The AdmissionReview versions a pair of configurations lets the API server send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reviews {
+    /// `[v1, v1beta1]`, as `deploy/` has it: the API server sends v1.
+    V1,
+    /// `[v1beta1]` only, as older webhooks register: stsguard must answer in v1beta1, or the
+    /// API server rejects the answer.
+    V1beta1,
+}
+
+impl Reviews {
+    /// The value of [`WATCHED_LABEL`] that selects this pair.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reviews::V1 => "watched",
+            Reviews::V1beta1 => "watched-v1beta1",
+        }
+    }
+
+    fn versions(self) -> &'static [&'static str] {
+        match self {
+            Reviews::V1 => &["v1", "v1beta1"],
+            Reviews::V1beta1 => &["v1beta1"],
+        }
+    }
+
+    fn configuration_name(self) -> &'static str {
+        match self {
+            Reviews::V1 => "stsguard-apiserver-test",
+            Reviews::V1beta1 => "stsguard-apiserver-test-v1beta1",
+        }
+    }
+}
+
+/// Runs the built stsguard binary; panics unless it succeeds.
+pub fn stsguard(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        .args(args)
+        .env_remove("STSGUARD_POLICY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "stsguard {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `stsguard certs --san 127.0.0.1` into `dir`: the API server calls the webhook by IP, so
+/// the serving certificate must name it. Returns `ca.crt` base64-encoded, as `caBundle` wants it.
+pub fn make_certificates(dir: &Path) -> String {
+    let dir_arg = dir.display().to_string();
+    stsguard(&["certs", "--out-dir", &dir_arg, "--san", "127.0.0.1"]);
+    let ca = std::fs::read(dir.join("ca.crt")).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(ca)
+}
+
+/// A running `stsguard serve`, killed on drop.
+pub struct Serve {
+    child: Mutex<Option<Child>>,
+    pub log: PathBuf,
+    pub admission: SocketAddr,
+}
+
+impl Serve {
+    /// Starts `stsguard serve` on ephemeral loopback ports with the pair in `certs` and the
+    /// policy `policy`, and waits until it is ready.
+    pub fn start(dir: &Path, certs: &Path, policy: &Path) -> Result<Serve, String> {
+        let log = dir.join("serve.log");
+        let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stsguard"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"])
+            .arg("--tls-cert")
+            .arg(certs.join("tls.crt"))
+            .arg("--tls-key")
+            .arg(certs.join("tls.key"))
+            .arg("--policy")
+            .arg(policy)
+            .args(["--log-format", "json", "--shutdown-delay", "0s"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        // Only the flags above configure it, whatever the environment says.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("STSGUARD_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| format!("stsguard serve: {e}"))?;
+        let mut serve = Serve {
+            child: Mutex::new(Some(child)),
+            log,
+            admission: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        // Ports 0: the server logs the addresses it bound.
+        let listening = eventually(Duration::from_secs(10), || {
+            serve
+                .log_lines()
+                .into_iter()
+                .find(|line| line["message"] == "listening")
+        })
+        .ok_or_else(|| format!("stsguard serve did not start:\n{}", serve.tail()))?;
+        let address = |key: &str| -> Result<SocketAddr, String> {
+            listening[key]
+                .as_str()
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| format!("no {key} address in {listening}"))
+        };
+        serve.admission = address("admission")?;
+        let health = address("health")?;
+        eventually(Duration::from_secs(10), || {
+            (http_status(health, "/readyz") == Some(200)).then_some(())
+        })
+        .ok_or_else(|| format!("stsguard serve is not ready:\n{}", serve.tail()))?;
+        Ok(serve)
+    }
+
+    /// The log's JSON lines.
+    pub fn log_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// The decisions logged for requests about objects in `namespace` (SPEC §6: one line per
+    /// decision, with webhook, operation, dry_run and outcome).
+    pub fn decisions(&self, namespace: &str) -> Vec<Value> {
+        self.log_lines()
+            .into_iter()
+            .filter(|line| {
+                line["message"] == "admission decision" && line["namespace"] == namespace
+            })
+            .collect()
+    }
+
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Stops the server (once).
+    pub fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A plain HTTP/1.1 GET on the health listener; the status code.
+fn http_status(address: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The two webhook configurations for the shared server: everything as `deploy/` has it
+/// (CREATE and UPDATE of apps/v1 statefulsets, `sideEffects: None`,
+/// `reinvocationPolicy: IfNeeded`), except where a test needs otherwise:
+/// - `clientConfig.url` on 127.0.0.1 and the test CA as `caBundle` (no Service here);
+/// - a namespaceSelector on [`WATCHED_LABEL`], so each scenario opts its namespace in, and
+///   the review versions of `reviews`;
+/// - `statefulsets/scale` is sent too. `deploy/` leaves it out; sending it here makes a
+///   `kubectl scale` prove that stsguard allows the Scale object untouched (SPEC §6), rather
+///   than never seeing it;
+/// - `failurePolicy: Fail` for the mutating webhook as well, so a mutation stsguard could not
+///   answer fails the scenario with the API server's reason instead of silently storing an
+///   object without defaults.
+pub fn configurations(admission: SocketAddr, ca_bundle: &str, reviews: Reviews) -> Vec<Value> {
+    let webhook = |name: &str, path: &str| {
+        json!({
+            "name": name,
+            "clientConfig": {"url": format!("https://{admission}{path}"), "caBundle": ca_bundle},
+            "rules": [{
+                "apiGroups": ["apps"],
+                "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": ["statefulsets", "statefulsets/scale"],
+                "scope": "Namespaced",
+            }],
+            "matchPolicy": "Equivalent",
+            "namespaceSelector": {"matchLabels": {WATCHED_LABEL: reviews.label()}},
+            "sideEffects": "None",
+            "admissionReviewVersions": reviews.versions(),
+            "failurePolicy": "Fail",
+            "timeoutSeconds": 10,
+        })
+    };
+    let mut mutating = webhook(MUTATING_WEBHOOK, MUTATE_PATH);
+    mutating["reinvocationPolicy"] = json!("IfNeeded");
+    let name = reviews.configuration_name();
+    vec![
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [mutating],
+        }),
+        json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [webhook(VALIDATING_WEBHOOK, VALIDATE_PATH)],
+        }),
+    ]
+}
+
+/// Waits until the API server sends `namespace`'s StatefulSets to both webhooks. It learns
+/// of new webhook configurations and of namespace labels through informers (one per kind of
+/// configuration), a moment after the write; until then requests pass unreviewed, which would
+/// make a scenario's "allowed" prove nothing. Polls with dry runs while they pass as if
+/// unreviewed (the bad object admitted, the good one without stsguard's annotation); the
+/// first other answer decides.
+#[track_caller]
+pub fn wait_until_reviewed(cluster: &Cluster, namespace: &str, good: &Value, bad: &Value) {
+    let namespace = cluster.existing_namespace(namespace);
+    let answered = |object: &Value, unreviewed: fn(&Run) -> bool| {
+        eventually(Duration::from_secs(20), || {
+            let run = namespace.dry_run_create(object);
+            (!unreviewed(&run)).then_some(run)
+        })
+    };
+    let denied_by = format!("admission webhook \"{VALIDATING_WEBHOOK}\" denied the request");
+    match answered(bad, |run| run.ok) {
+        Some(run) if run.stderr.contains(&denied_by) => {}
+        Some(run) => cluster.fail(
+            &format!("stsguard did not deny a bad object in {}", namespace.name),
+            &run,
+        ),
+        None => cluster.fail(
+            &format!(
+                "a bad object is still admitted in {} after 20 s: the validating webhook is \
+                 not called, or stsguard allows it",
+                namespace.name
+            ),
+            &namespace.dry_run_create(bad),
+        ),
+    }
+    match answered(good, |run| run.ok && defaulted(&run.json()).is_none()) {
+        Some(run) if run.ok => {}
+        Some(run) => cluster.fail(
+            &format!(
+                "stsguard did not default a good object in {}",
+                namespace.name
+            ),
+            &run,
+        ),
+        None => cluster.fail(
+            &format!(
+                "a good object still gets no defaults in {} after 20 s: the mutating webhook \
+                 is not called, or stsguard does not default it",
+                namespace.name
+            ),
+            &namespace.dry_run_create(good),
+        ),
+    }
+}
