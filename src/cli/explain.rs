@@ -1850,12 +1850,12 @@ spec:
     },
     Explanation {
         id: "secret-missing",
-        what: "Against the cluster, when Secrets are watched (`serve --cluster-secrets`; `validate --cluster` lists them when it may): every Secret the pod template refers to without optional: true exists in its namespace, in the cluster or the same input: secret volumes, secret sources of projected volumes, envFrom[].secretRef and env[].valueFrom.secretKeyRef. Only names are read, never data.",
+        what: "Against the cluster, when Secrets are read (`serve --cluster-secrets`, `validate --cluster --cluster-secrets`): every Secret the pod template refers to without optional: true exists in its namespace, in the cluster or the same input: secret volumes, secret sources of projected volumes, envFrom[].secretRef and env[].valueFrom.secretKeyRef. Only names are read, never data.",
         why: "A container whose environment refers to a missing Secret never starts (CreateContainerConfigError); a pod whose volume does, waits in ContainerCreating. Listing Secrets, even their names, needs list on secrets, which security reviews rightly question: the rule is opt-in in the webhook.",
         fix: "Create the Secret before the StatefulSet, correct the name, or mark the reference optional: true.",
         knobs: &[
             "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
-            "`stsguard serve --cluster-secrets` watches Secrets (metadata only); without it the rule is off in the webhook.",
+            "`stsguard serve --cluster-secrets` watches Secrets and `stsguard validate --cluster --cluster-secrets` lists them (names only); without it the rule is off.",
         ],
         example: r#"apiVersion: apps/v1
 kind: StatefulSet
