@@ -389,3 +389,127 @@ macro_rules! namespaced_names {
 namespaced_names!(ServiceAccount, ServiceAccount, service_accounts);
 namespaced_names!(ConfigMap, ConfigMap, config_maps);
 namespaced_names!(Secret, Secret, secrets);
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{NodeStatus, ServiceSpec};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity as Amount;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: namespace.map(str::to_string),
+            name: Some(name.to_string()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn service(cluster_ip: &str, resource_version: &str) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                resource_version: Some(resource_version.into()),
+                ..meta(Some("shop"), "db")
+            },
+            spec: Some(ServiceSpec {
+                cluster_ip: Some(cluster_ip.into()),
+                ..ServiceSpec::default()
+            }),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn a_service_change_the_rules_do_not_read_changes_nothing() {
+        let mut state = <Service as Folded>::State::default();
+        assert!(Service::upsert(&mut state, &service("None", "1")));
+        // A new resourceVersion alone (status, annotations, ports): nothing to publish.
+        assert!(!Service::upsert(&mut state, &service("None", "2")));
+        assert!(Service::upsert(&mut state, &service("10.0.0.1", "3")));
+        let mut inventory = Inventory::default();
+        Service::publish(&state, &mut inventory);
+        let services = inventory.services.as_deref().unwrap();
+        assert!(!services.get("shop", "db").unwrap().is_headless());
+        assert!(Service::remove(&mut state, &service("None", "4")));
+        assert!(!Service::remove(&mut state, &service("None", "4")));
+        assert_eq!(Service::count(&state), 0);
+    }
+
+    #[test]
+    fn a_published_index_does_not_change_under_its_readers() {
+        let mut state = <Service as Folded>::State::default();
+        Service::upsert(&mut state, &service("None", "1"));
+        let mut inventory = Inventory::default();
+        Service::publish(&state, &mut inventory);
+        Service::remove(&mut state, &service("None", "2"));
+        // The snapshot a review holds keeps the Service; the next one will not have it.
+        assert!(inventory.services.unwrap().get("shop", "db").is_some());
+        assert_eq!(Service::count(&state), 0);
+    }
+
+    #[test]
+    fn a_node_heartbeat_changes_nothing_and_allocatable_does() {
+        let node = |gpus: &str, heartbeat: &str| Node {
+            metadata: ObjectMeta {
+                resource_version: Some(heartbeat.into()),
+                ..meta(None, "gpu-a1")
+            },
+            spec: None,
+            status: Some(NodeStatus {
+                allocatable: Some(BTreeMap::from([
+                    ("nvidia.com/gpu".to_string(), Amount(gpus.into())),
+                    ("cpu".to_string(), Amount("not a quantity".into())),
+                ])),
+                ..NodeStatus::default()
+            }),
+        };
+        let mut state = <Node as Folded>::State::default();
+        assert!(Node::upsert(&mut state, &node("2", "1")));
+        assert!(!Node::upsert(&mut state, &node("2", "2")));
+        assert!(Node::upsert(&mut state, &node("4", "3")));
+        let kept = &state["gpu-a1"];
+        // A quantity the kubelet would never write is left out rather than read as 0.
+        assert_eq!(kept.allocatable.len(), 1);
+        let mut inventory = Inventory::default();
+        Node::publish(&state, &mut inventory);
+        assert!(inventory.nodes.unwrap().advertise("nvidia.com/gpu"));
+    }
+
+    #[test]
+    fn names_only_kinds_keep_names() {
+        let config_map = |name: &str| PartialObjectMeta::<ConfigMap> {
+            types: None,
+            metadata: meta(Some("shop"), name),
+            _phantom: std::marker::PhantomData,
+        };
+        let mut state = <PartialObjectMeta<ConfigMap> as Folded>::State::default();
+        assert!(PartialObjectMeta::<ConfigMap>::upsert(
+            &mut state,
+            &config_map("settings")
+        ));
+        assert!(!PartialObjectMeta::<ConfigMap>::upsert(
+            &mut state,
+            &config_map("settings")
+        ));
+        let mut inventory = Inventory::default();
+        PartialObjectMeta::<ConfigMap>::publish(&state, &mut inventory);
+        assert_eq!(
+            inventory.config_maps.unwrap().contains("shop", "settings"),
+            Some(())
+        );
+    }
+
+    #[test]
+    fn every_kind_names_rules_of_the_catalog() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::ALL[kind.index()], kind);
+            for rule in kind.rules() {
+                assert!(
+                    crate::engine::rules::catalog::find(rule).is_some(),
+                    "{kind}: {rule}"
+                );
+            }
+        }
+    }
+}
