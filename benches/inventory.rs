@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus, Service, ServiceSpec, Taint};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use stsguard::cluster::kinds::Folded;
@@ -64,7 +65,8 @@ fn meta(namespace: Option<&str>, name: &str, labels: BTreeMap<String, String>) -
 }
 
 /// Service `i`: 100 namespaces of `count / 100` Services, headless one time in four, with a
-/// two-label selector; the cassandra Service of review 029 among them.
+/// two-label selector; among them the cassandra Service of review 029, headless and selecting
+/// its pods, so that the review is judged, not reported on.
 fn service(i: usize, count: usize) -> Service {
     let per_namespace = (count / 100).max(1);
     let (namespace, name) = if i == 0 {
@@ -83,10 +85,14 @@ fn service(i: usize, count: usize) -> Service {
             } else {
                 format!("10.96.{}.{}", i / 250 % 250, i % 250)
             }),
-            selector: Some(BTreeMap::from([
-                ("app.kubernetes.io/name".into(), name.clone()),
-                ("app.kubernetes.io/instance".into(), format!("{name}-prod")),
-            ])),
+            selector: Some(if i == 0 {
+                BTreeMap::from([("app".into(), "cassandra".into())])
+            } else {
+                BTreeMap::from([
+                    ("app.kubernetes.io/name".into(), name.clone()),
+                    ("app.kubernetes.io/instance".into(), format!("{name}-prod")),
+                ])
+            }),
             ..ServiceSpec::default()
         }),
         status: None,
@@ -176,8 +182,16 @@ fn main() -> ExitCode {
     let (with_services, per_service) =
         folded((0..services).map(|i| service(i, services)).collect());
     let (with_nodes, per_node) = folded((0..nodes).map(node).collect());
+    // The class review 029's claim template names.
+    let fast = StorageClass {
+        metadata: meta(None, "fast", BTreeMap::new()),
+        provisioner: "example.com/ssd".into(),
+        ..StorageClass::default()
+    };
+    let (with_classes, _) = folded(vec![fast]);
     let cluster = Inventory {
         nodes: with_nodes.nodes,
+        storage_classes: with_classes.storage_classes,
         ..with_services
     };
     println!("{services} Services: {per_service} heap bytes per Service");
@@ -215,6 +229,30 @@ fn main() -> ExitCode {
         eprintln!("review 029 does not parse");
         return ExitCode::FAILURE;
     };
+    // Judged, and nothing to report: the time is the checks', not the reporting's.
+    if let Ok(review) = admission::parse(&body, Webhook::Validate) {
+        let decision = admission::decide_in(
+            &policy,
+            Webhook::Validate,
+            &review.request,
+            KubeVersion::LATEST,
+            Some(&cluster),
+        );
+        let warnings = decision.response.warnings.len();
+        let without = admission::decide(
+            &policy,
+            Webhook::Validate,
+            &review.request,
+            KubeVersion::LATEST,
+        );
+        if warnings != without.response.warnings.len() {
+            eprintln!(
+                "the cluster adds findings to review 029: {:?}",
+                decision.response.warnings
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     const ROUNDS: usize = 9;
     const PER_ROUND: u32 = 2_000;
     let mut off = Vec::new();

@@ -249,32 +249,14 @@ impl Nodes {
         if !unknown.is_empty() {
             return Fit::NotAdvertised(unknown);
         }
-        let by_identity = placement.names_nodes();
+        // The common answer, "it fits", is found on the way without collecting anything: a
+        // few steps per node pool. The eligible nodes are gathered only to explain a misfit.
+        let names_nodes = placement.names_nodes();
         let mut eligible: Vec<&Member> = Vec::new();
         let mut refused = Refused::default();
         for group in &self.groups {
-            let candidates: Box<dyn Iterator<Item = &Member>> = if by_identity {
-                Box::new(group.members.iter())
-            } else {
-                Box::new(group.frontier.iter().map(|&i| &group.members[i]))
-            };
-            let matching: Vec<&Member> = if by_identity {
-                candidates
-                    .filter(|member| placement.matches(group, Some(member)))
-                    .collect()
-            } else if placement.matches(group, None) {
-                candidates.collect()
-            } else {
-                Vec::new()
-            };
-            let unmatched = if by_identity {
-                group.members.len() - matching.len()
-            } else if matching.is_empty() {
-                group.members.len()
-            } else {
-                0
-            };
-            refused.by_selector += unmatched;
+            let matching = matching(group, placement, names_nodes);
+            refused.by_selector += group.members.len() - matching.len();
             if matching.is_empty() {
                 continue;
             }
@@ -283,22 +265,22 @@ impl Nodes {
                 .iter()
                 .find(|taint| !placement.tolerates(taint, requests))
             {
-                refused.by_taints += group.members.len() - unmatched;
+                refused.by_taints += matching.len();
                 refused
                     .example_taint
                     .get_or_insert((&*group.members[0].name, taint));
                 continue;
             }
-            eligible.extend(matching);
+            if matching.fits(requests) {
+                return Fit::Fits;
+            }
+            eligible.extend(matching.members());
         }
         if eligible.is_empty() {
             return Fit::NoEligibleNode {
                 nodes: self.count,
                 refused,
             };
-        }
-        if eligible.iter().any(|member| member.fits(requests)) {
-            return Fit::Fits;
         }
         let shortfalls: Vec<Shortfall<'n>> = requests
             .iter()
@@ -325,6 +307,65 @@ impl Nodes {
                 refused,
             }
         }
+    }
+}
+
+/// The nodes of a group a pod's selectors let it run on (taints aside).
+enum Matching<'g> {
+    /// Every node of the group (the pod does not name nodes one by one); only the frontier
+    /// needs checking for fit.
+    All(&'g Group),
+    /// Only these (the pod names nodes by hostname or `metadata.name`).
+    Some(Vec<&'g Member>),
+}
+
+impl<'g> Matching<'g> {
+    /// How many nodes match.
+    fn len(&self) -> usize {
+        match self {
+            Matching::All(group) => group.members.len(),
+            Matching::Some(members) => members.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The matching nodes whose sizes count: the frontier when all match.
+    fn members(&self) -> Vec<&'g Member> {
+        match self {
+            Matching::All(group) => group.frontier.iter().map(|&i| &group.members[i]).collect(),
+            Matching::Some(members) => members.clone(),
+        }
+    }
+
+    fn fits(&self, requests: &[(&str, Quantity)]) -> bool {
+        match self {
+            Matching::All(group) => group
+                .frontier
+                .iter()
+                .any(|&i| group.members[i].fits(requests)),
+            Matching::Some(members) => members.iter().any(|member| member.fits(requests)),
+        }
+    }
+}
+
+/// The nodes of `group` the placement's selectors match (`names_nodes`: the placement names
+/// nodes one by one, [`Placement::names_nodes`]).
+fn matching<'g>(group: &'g Group, placement: &Placement<'_>, names_nodes: bool) -> Matching<'g> {
+    if names_nodes {
+        Matching::Some(
+            group
+                .members
+                .iter()
+                .filter(|member| placement.matches(group, Some(member)))
+                .collect(),
+        )
+    } else if placement.matches(group, None) {
+        Matching::All(group)
+    } else {
+        Matching::Some(Vec::new())
     }
 }
 

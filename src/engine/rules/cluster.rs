@@ -945,6 +945,20 @@ mod tests {
     }
 
     #[test]
+    fn existing_classes_and_accounts_are_fine() {
+        let web = web_with(&[
+            ("/spec/template/spec/priorityClassName", json!("high")),
+            ("/spec/template/spec/serviceAccountName", json!("app")),
+            (
+                "/spec/template/spec/volumes",
+                json!([{"name": "conf", "configMap": {"name": "settings"}},
+                       {"name": "creds", "secret": {"secretName": "token"}}]),
+            ),
+        ]);
+        assert_eq!(run(&web), []);
+    }
+
+    #[test]
     fn optional_references_and_the_default_service_account_are_fine() {
         let mut web = web_with(&[
             ("/spec/template/spec/serviceAccountName", json!("default")),
