@@ -5,6 +5,7 @@
 //! every verdict is the engine's.
 
 pub mod cli;
+pub mod cluster;
 pub mod engine;
 pub mod server;
 pub mod yaml;

@@ -1718,6 +1718,53 @@ spec:
         ),
     },
     Explanation {
+        id: "runtime-class-missing",
+        what: "Against the cluster: the pod template's runtimeClassName names a RuntimeClass \
+               (node.k8s.io/v1) of the cluster or of the same input, with a did-you-mean. On a \
+               cluster that does not serve node.k8s.io/v1 (before 1.20) the rule is off.",
+        why: "The RuntimeClass admission plugin refuses a pod naming a RuntimeClass that does \
+              not exist (pod rejected: RuntimeClass \"nvidia\" not found), so every pod \
+              creation fails with FailedCreate. GPU workloads often name `nvidia`, which exists \
+              only where the GPU operator (or an administrator) created it.",
+        fix: "Name one of the cluster's RuntimeClasses (`kubectl get runtimeclass`), or \
+              install the runtime handler and its RuntimeClass before the StatefulSet.",
+        knobs: &[
+            "Judged only against a known cluster: `stsguard serve` with `--cluster on` (or `auto` in a pod), or `stsguard validate --cluster`; objects of the same input count as present.",
+        ],
+        example: r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: web
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      runtimeClassName: nvidai
+      containers:
+      - name: web
+        image: nginx
+"#,
+        old_example: None,
+        cluster: Some(
+            r#"apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: nvidia}
+handler: nvidia
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web}
+"#,
+        ),
+    },
+    Explanation {
         id: "service-account-missing",
         what: "Against the cluster: an explicit serviceAccountName (or the deprecated serviceAccount) other than default names a ServiceAccount of the StatefulSet's namespace, in the cluster or the same input. Every namespace has default, so it is never checked.",
         why: "The API server refuses a pod whose ServiceAccount does not exist (the ServiceAccount admission plugin: serviceaccount ... not found), so every pod creation fails with FailedCreate and the StatefulSet never gets a replica.",

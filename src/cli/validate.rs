@@ -46,6 +46,20 @@ pub struct ValidateArgs {
     /// judged: the webhook admits them without review.
     #[arg(long)]
     pub include_exempt: bool,
+    /// Also judge the files against a cluster (SPEC §8): each kind the cluster rules read
+    /// (Services, StorageClasses, Nodes, …) is listed once from the current kubeconfig
+    /// context. Without it, validate never contacts a cluster.
+    #[arg(long)]
+    pub cluster: bool,
+    /// Kubeconfig file for --cluster (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for --cluster (default: the current context).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub context: Option<String>,
+    /// With --cluster, also list Secrets (names only) for secret-missing.
+    #[arg(long, requires = "cluster")]
+    pub cluster_secrets: bool,
 }
 
 /// Which object a finding belongs to.
@@ -195,14 +209,50 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
         Some(path) => vec![input::read_source(path)?],
         None => Vec::new(),
     };
+    let cluster = if args.cluster {
+        Some(list_cluster(args)?)
+    } else {
+        None
+    };
     let options = ReviewOptions {
         policy: &policy,
         namespace: &args.policy.namespace,
         kube_version: args.kube_version,
         strict: args.strict,
-        cluster: None,
+        cluster: cluster.as_ref(),
     };
     Ok(review_sources(&sources, &old_sources, &options))
+}
+
+/// `--cluster`: lists what the cluster rules read, once. A kind that may not be listed is
+/// reported on stderr and its rules are off; a cluster that cannot be reached at all is a
+/// usage error (exit 2): the run was asked to judge against it.
+fn list_cluster(args: &ValidateArgs) -> Result<Inventory, String> {
+    let target = crate::cluster::Target {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("--cluster: cannot start the runtime: {e}"))?;
+    let listed = runtime.block_on(async {
+        let client = target
+            .client()
+            .await
+            .map_err(|e| format!("--cluster: {e}"))?;
+        crate::cluster::list::list(client, args.cluster_secrets)
+            .await
+            .map_err(|e| format!("--cluster: cannot list the cluster's objects: {e}"))
+    })?;
+    for (kind, why) in &listed.unavailable {
+        eprintln!(
+            "stsguard: cannot list {kind} ({}): {} off",
+            why.as_str(),
+            kind.rules().join(", ")
+        );
+    }
+    Ok(listed.inventory)
 }
 
 /// What every review of one run shares.

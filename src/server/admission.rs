@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::read_model::{ForDefaults, Key, NOT_JSON, Object, Reading, Skip, Whole};
+use crate::engine::cluster::{Inventory, Known};
 use crate::engine::doc::Doc;
 use crate::engine::policy::Mode;
 use crate::engine::view::StatefulSet;
@@ -535,12 +536,24 @@ impl Decision {
     }
 }
 
-/// Answers one admission request with the engine's verdict.
+/// Answers one admission request with the engine's verdict, knowing nothing of the cluster.
 pub fn decide(
     policy: &Policy,
     webhook: Webhook,
     request: &AdmissionRequest<'_>,
     kube_version: KubeVersion,
+) -> Decision {
+    decide_in(policy, webhook, request, kube_version, None)
+}
+
+/// Answers one admission request with the engine's verdict, the cluster's objects (a
+/// snapshot of the watches, SPEC §8) included when known.
+pub fn decide_in(
+    policy: &Policy,
+    webhook: Webhook,
+    request: &AdmissionRequest<'_>,
+    kube_version: KubeVersion,
+    cluster: Option<&Inventory>,
 ) -> Decision {
     let mut response = AdmissionResponse::allow(&request.uid);
     let skip = |reason| Decision {
@@ -570,6 +583,10 @@ pub fn decide(
         kube_version,
         checks: webhook == Webhook::Validate,
         defaults: webhook == Webhook::Mutate,
+        known: Known {
+            input: None,
+            cluster,
+        },
         ..Context::default()
     };
     let review = match (webhook, object) {

@@ -191,6 +191,42 @@ pub struct ServeArgs {
     )]
     pub shutdown_timeout: Duration,
 
+    /// Judge StatefulSets against the cluster they land in (Services, StorageClasses, Nodes,
+    /// …; SPEC §8): `on` watches it through kube (in-cluster config, else $KUBECONFIG, else
+    /// ~/.kube/config) and refuses to start without one; `off` never contacts a cluster;
+    /// `auto` is on when running in a pod with a service-account token.
+    #[arg(
+        long,
+        value_enum,
+        env = "STSGUARD_CLUSTER",
+        default_value_t = ClusterMode::Auto
+    )]
+    pub cluster: ClusterMode,
+
+    /// Kubeconfig file for `--cluster` (instead of the in-cluster config or $KUBECONFIG).
+    #[arg(long, value_name = "FILE", env = "STSGUARD_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context for `--cluster` (default: the current context).
+    #[arg(long, value_name = "NAME", env = "STSGUARD_CONTEXT")]
+    pub context: Option<String>,
+
+    /// How long /readyz waits for every watched kind's first list; after it the server is
+    /// ready anyway, and the rules of a kind not listed yet stay off until it is.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "STSGUARD_CLUSTER_SYNC_TIMEOUT",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
+    pub cluster_sync_timeout: Duration,
+
+    /// Also watch Secrets (names only) for `secret-missing`. Needs `list` and `watch` on
+    /// secrets, which is why it is off by default.
+    #[arg(long, env = "STSGUARD_CLUSTER_SECRETS")]
+    pub cluster_secrets: bool,
+
     /// Kubernetes version of the cluster, for the rules whose limits changed over time.
     #[arg(long, value_name = "X.Y", env = "STSGUARD_KUBE_VERSION", value_parser = crate::cli::parse_kube_version)]
     pub kube_version: Option<KubeVersion>,
@@ -219,6 +255,16 @@ pub struct ServeArgs {
     pub ephemeral_ca_file: Option<PathBuf>,
 }
 
+/// Whether `serve` watches the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClusterMode {
+    /// On when running in a pod (KUBERNETES_SERVICE_HOST and a service-account token),
+    /// off elsewhere, so that `serve` on a laptop stays hermetic.
+    Auto,
+    On,
+    Off,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -243,6 +289,19 @@ impl ServeArgs {
             serve: ServeArgs,
         }
         Flags::try_parse_from(flags).map(|flags| flags.serve)
+    }
+
+    /// The cluster to watch, or `None` when the cluster-aware checks are off.
+    pub(crate) fn cluster_target(&self) -> Option<crate::cluster::Target> {
+        let on = match self.cluster {
+            ClusterMode::On => true,
+            ClusterMode::Off => false,
+            ClusterMode::Auto => crate::cluster::in_a_pod(),
+        };
+        on.then(|| crate::cluster::Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        })
     }
 
     /// The certificate and key files, when both are given.

@@ -3,6 +3,7 @@
 //! Every label value comes from a fixed set (webhook, operation, result, rule ids, default
 //! names), never from request content, so a hostile client cannot grow the series count.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -13,6 +14,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::admission::{Decision, Outcome, Webhook};
+use crate::cluster::Kind;
+use crate::cluster::watch::Observer;
 
 /// Latency buckets (seconds): a review takes tens of microseconds; the API server gives up
 /// after the webhook's `timeoutSeconds` (≤ 10 s).
@@ -80,6 +83,11 @@ struct ResultLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ListenerLabels {
     listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -161,6 +169,44 @@ pub struct Metrics {
     connections_refused: Family<ListenerLabels, Counter>,
     connections_timed_out: Family<TimeoutLabels, Counter>,
     tls_handshake_errors: Counter,
+    cluster: ClusterMetrics,
+}
+
+/// The cluster watches' metrics (SPEC §8), shared with the watch tasks.
+#[derive(Clone, Default)]
+struct ClusterMetrics {
+    objects: Family<KindLabels, Gauge<i64, AtomicI64>>,
+    synced: Family<KindLabels, Gauge<i64, AtomicI64>>,
+    watch_errors: Family<KindLabels, Counter>,
+}
+
+impl Observer for ClusterMetrics {
+    fn objects(&self, kind: Kind, count: usize) {
+        let labels = KindLabels {
+            kind: kind.as_str(),
+        };
+        self.objects
+            .get_or_create(&labels)
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    fn synced(&self, kind: Kind, synced: bool) {
+        let labels = KindLabels {
+            kind: kind.as_str(),
+        };
+        self.synced.get_or_create(&labels).set(i64::from(synced));
+        // Zero series up front, as for the other failure counters.
+        let _ = self.objects.get_or_create(&labels);
+        let _ = self.watch_errors.get_or_create(&labels);
+    }
+
+    fn watch_error(&self, kind: Kind) {
+        self.watch_errors
+            .get_or_create(&KindLabels {
+                kind: kind.as_str(),
+            })
+            .inc();
+    }
 }
 
 impl Default for Metrics {
@@ -253,6 +299,22 @@ impl Metrics {
             "TLS handshakes that failed (not a TLS client, no common protocol version, untrusted client certificate)",
             tls_handshake_errors.clone(),
         );
+        let cluster = ClusterMetrics::default();
+        registry.register(
+            "cluster_objects",
+            "Objects of each watched kind in stsguard's view of the cluster",
+            cluster.objects.clone(),
+        );
+        registry.register(
+            "cluster_synced",
+            "Whether each watched kind has completed its first list (its rules are on)",
+            cluster.synced.clone(),
+        );
+        registry.register(
+            "cluster_watch_errors",
+            "Failed lists and watches of each kind (each is retried with backoff)",
+            cluster.watch_errors.clone(),
+        );
         // Zero series up front, so that a dashboard or alert sees a failure counter before
         // the first failure.
         for result in [ReloadResult::Success, ReloadResult::Failure] {
@@ -282,7 +344,13 @@ impl Metrics {
             connections_refused,
             connections_timed_out,
             tls_handshake_errors,
+            cluster,
         }
+    }
+
+    /// What the cluster watches report to.
+    pub fn cluster_observer(&self) -> Arc<dyn Observer> {
+        Arc::new(self.cluster.clone())
     }
 
     /// Counts one request and its latency.

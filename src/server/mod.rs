@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{LogFormat, ServeArgs};
 
+use crate::cluster::watch::Watches;
 use crate::engine::{KubeVersion, Policy};
 use conn::{ConnectionLimits, Listening, Transport};
 use metrics::{Listener, Metrics, ReloadResult};
@@ -68,6 +69,8 @@ pub enum StartError {
     },
     #[error("the StatefulSet schema does not compile: {0}")]
     Schema(String),
+    #[error("--cluster: {0}")]
+    Cluster(#[from] crate::cluster::ConnectError),
 }
 
 /// How a shutdown ended.
@@ -158,12 +161,32 @@ impl Server {
             max_concurrent_requests: args.max_concurrent_requests as usize,
             max_buffered_bodies: args.max_buffered_bodies,
         };
-        let state = Arc::new(AppState::new(
+        let mut state = AppState::new(
             policy,
             metrics,
             args.kube_version.unwrap_or(KubeVersion::LATEST),
             limits,
-        ));
+        );
+        if let Some(target) = args.cluster_target() {
+            // Only the client is made here (a kubeconfig that cannot be read stops the start,
+            // exit 2); the API server itself may be away: the watches retry until it answers.
+            let client = target.client().await?;
+            let watches = Watches::start(
+                client,
+                args.cluster_secrets,
+                state.metrics.cluster_observer(),
+            );
+            tracing::info!(
+                secrets = args.cluster_secrets,
+                sync_timeout_ms = args.cluster_sync_timeout.as_millis() as u64,
+                "watching the cluster for the cluster-aware checks"
+            );
+            state = state.with_cluster(watches);
+        }
+        let state = Arc::new(state);
+        if state.cluster().is_some() {
+            tokio::spawn(wait_for_cluster(state.clone(), args.cluster_sync_timeout));
+        }
 
         let admission_listener = bind(args.listen).await?;
         let health_listener = bind(args.health_listen).await?;
@@ -306,6 +329,29 @@ impl Server {
         tracing::info!(drained, "stopped");
         ShutdownReport { drained }
     }
+}
+
+/// Holds readiness until every watched kind has listed once or is unavailable, for at most
+/// `limit`; the kinds still waiting then stay off until they list (SPEC §8).
+async fn wait_for_cluster(state: Arc<AppState>, limit: Duration) {
+    let Some(watches) = state.cluster() else {
+        return;
+    };
+    let pending = watches.wait_settled(limit).await;
+    if !pending.is_empty() {
+        let kinds: Vec<&str> = pending.iter().map(|kind| kind.as_str()).collect();
+        let rules: Vec<&str> = pending
+            .iter()
+            .flat_map(|kind| kind.rules())
+            .copied()
+            .collect();
+        tracing::warn!(
+            kinds = kinds.join(","),
+            rules = rules.join(","),
+            "cluster watches not listed within --cluster-sync-timeout: ready anyway, their rules are off until they list"
+        );
+    }
+    state.set_cluster_ready();
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, StartError> {
@@ -505,18 +551,36 @@ pub fn run(args: &ServeArgs) -> u8 {
 }
 
 fn init_logging(format: LogFormat, level: tracing_subscriber::filter::LevelFilter) {
-    let builder = tracing_subscriber::fmt()
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    // kube logs each failed list or watch at warn on every retry; stsguard says once what a
+    // failing watch means for its rules (`cluster::watch`), so kube's own lines show only
+    // when debugging.
+    let kube = if level >= LevelFilter::DEBUG {
+        level
+    } else {
+        LevelFilter::ERROR
+    };
+    let filter = Targets::new()
+        .with_default(level)
+        .with_target("kube_runtime", kube)
+        .with_target("kube_client", kube);
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_max_level(level)
         .with_target(false);
+    let registry = tracing_subscriber::registry();
     // Already set (embedded use): keep the existing subscriber.
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+        LogFormat::Json => registry
+            .with(
+                layer
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_filter(filter),
+            )
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => registry.with(layer.with_filter(filter)).try_init(),
     };
 }
 

@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::admission::{self, Decision, InputError, Outcome, Webhook};
 use super::metrics::{Metrics, RequestResult};
+use crate::cluster::watch::Watches;
 use crate::engine::{KubeVersion, Policy};
 
 /// The path the MutatingWebhookConfiguration calls (`deploy/base/webhooks.yaml`).
@@ -64,6 +65,10 @@ pub struct AppState {
     /// reviewed.
     body_budget: Arc<Semaphore>,
     ready: AtomicBool,
+    /// The cluster watches (`--cluster`), read by `/validate`.
+    cluster: Option<Watches>,
+    /// Whether the watches have settled, or `--cluster-sync-timeout` passed.
+    cluster_ready: AtomicBool,
 }
 
 impl AppState {
@@ -82,7 +87,28 @@ impl AppState {
             body_budget: Arc::new(Semaphore::new(kib(limits.max_buffered_bodies).max(1))),
             limits,
             ready: AtomicBool::new(true),
+            cluster: None,
+            cluster_ready: AtomicBool::new(true),
         }
+    }
+
+    /// This state, judging against the cluster the watches see; not ready until they have
+    /// settled ([`AppState::set_cluster_ready`]).
+    #[must_use]
+    pub fn with_cluster(mut self, watches: Watches) -> Self {
+        self.cluster = Some(watches);
+        self.cluster_ready = AtomicBool::new(false);
+        self
+    }
+
+    /// The cluster watches, when `--cluster` is on.
+    pub fn cluster(&self) -> Option<&Watches> {
+        self.cluster.as_ref()
+    }
+
+    /// Ends the wait for the cluster watches (they settled, or the sync timeout passed).
+    pub fn set_cluster_ready(&self) {
+        self.cluster_ready.store(true, Ordering::SeqCst);
     }
 
     /// Whether `/readyz` says ready.
@@ -133,14 +159,25 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.is_ready() {
-        plain(StatusCode::OK, "ready\n")
-    } else {
-        plain(
+    if !state.is_ready() {
+        return plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "not ready: shutting down\n",
-        )
+        );
     }
+    if let Some(watches) = state.cluster()
+        && !state.cluster_ready.load(Ordering::SeqCst)
+    {
+        let pending: Vec<&str> = watches.pending().iter().map(|k| k.as_str()).collect();
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: waiting for the cluster watches' first list ({})\n",
+                pending.join(", ")
+            ),
+        );
+    }
+    plain(StatusCode::OK, "ready\n")
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -270,7 +307,18 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
     };
     // `review` borrows its strings from `body`, which lives until the answer is sent.
     let policy = state.policy.load();
-    let decision = admission::decide(&policy, webhook, &review.request, state.kube_version);
+    // The rules read the cluster only at /validate; a snapshot costs a few atomic steps.
+    let cluster = match webhook {
+        Webhook::Validate => state.cluster().map(Watches::inventory),
+        Webhook::Mutate => None,
+    };
+    let decision = admission::decide_in(
+        &policy,
+        webhook,
+        &review.request,
+        state.kube_version,
+        cluster.as_deref().map(|inventory| &**inventory),
+    );
     let response_body = admission::encode(review.version, &decision.response);
     let seconds = started.elapsed().as_secs_f64();
 

@@ -1,6 +1,6 @@
 //! What stsguard knows of the objects a StatefulSet refers to (SPEC §8): Services,
-//! StorageClasses, Nodes, PriorityClasses, ServiceAccounts, ConfigMaps and Secrets, each kept
-//! as the little the rules read.
+//! StorageClasses, Nodes, PriorityClasses, RuntimeClasses, ServiceAccounts, ConfigMaps and
+//! Secrets, each kept as the little the rules read.
 //!
 //! An [`Inventory`] holds them by kind. Two inventories reach the rules: the objects of the
 //! same input (the other documents of `stsguard validate`'s files) and the cluster's (the
@@ -35,6 +35,7 @@ pub struct Inventory {
     pub storage_classes: Option<Arc<StorageClasses>>,
     pub nodes: Option<Arc<Nodes>>,
     pub priority_classes: Option<Arc<Names>>,
+    pub runtime_classes: Option<Arc<Names>>,
     pub service_accounts: Option<Arc<NamespacedNames>>,
     pub config_maps: Option<Arc<NamespacedNames>>,
     pub secrets: Option<Arc<NamespacedNames>>,
@@ -61,6 +62,7 @@ impl Inventory {
         let mut services = Services::default();
         let mut storage_classes = StorageClasses::default();
         let mut priority_classes = Names::default();
+        let mut runtime_classes = Names::default();
         let mut service_accounts = NamespacedNames::default();
         let mut config_maps = NamespacedNames::default();
         let mut secrets = NamespacedNames::default();
@@ -83,6 +85,9 @@ impl Inventory {
                 ("scheduling.k8s.io/v1" | "scheduling.k8s.io/v1beta1", "PriorityClass") => {
                     priority_classes.insert(name);
                 }
+                ("node.k8s.io/v1" | "node.k8s.io/v1beta1", "RuntimeClass") => {
+                    runtime_classes.insert(name);
+                }
                 ("v1", "ServiceAccount") => service_accounts.insert(namespace, name),
                 ("v1", "ConfigMap") => config_maps.insert(namespace, name),
                 ("v1", "Secret") => secrets.insert(namespace, name),
@@ -95,6 +100,7 @@ impl Inventory {
             storage_classes: Some(Arc::new(storage_classes)),
             nodes: Some(Arc::new(Nodes::new(nodes))),
             priority_classes: Some(Arc::new(priority_classes)),
+            runtime_classes: Some(Arc::new(runtime_classes)),
             service_accounts: Some(Arc::new(service_accounts)),
             config_maps: Some(Arc::new(config_maps)),
             secrets: Some(Arc::new(secrets)),
@@ -148,6 +154,10 @@ impl<'a> Known<'a> {
 
     pub fn priority_class(&self, name: &str) -> Lookup<()> {
         self.lookup(|i| i.priority_classes.as_deref(), |s| s.contains(name))
+    }
+
+    pub fn runtime_class(&self, name: &str) -> Lookup<()> {
+        self.lookup(|i| i.runtime_classes.as_deref(), |s| s.contains(name))
     }
 
     pub fn service_account(&self, namespace: &str, name: &str) -> Lookup<()> {
@@ -374,7 +384,7 @@ impl StorageClasses {
     }
 }
 
-/// Names of a cluster-scoped kind (PriorityClasses).
+/// Names of a cluster-scoped kind (PriorityClasses, RuntimeClasses).
 #[derive(Clone, Debug, Default)]
 pub struct Names(HashSet<Box<str>>);
 

@@ -184,6 +184,9 @@ rules! {
     "priority-class-missing", Cluster, W,
         "the pod template's priorityClassName exists",
         "the API server refuses every pod: FailedCreate";
+    "runtime-class-missing", Cluster, W,
+        "the pod template's runtimeClassName exists",
+        "the API server refuses every pod: FailedCreate";
     "service-account-missing", Cluster, W,
         "an explicit serviceAccountName other than default exists in the namespace",
         "the API server refuses every pod: FailedCreate";

@@ -31,6 +31,7 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
     claim_templates_name_existing_classes(sts, cx, out);
     pods_fit_a_node(sts, cx, out);
     priority_class_exists(sts, cx, out);
+    runtime_class_exists(sts, cx, out);
     service_account_exists(sts, cx, out);
     referenced_objects_exist(sts, cx, out);
 }
@@ -107,7 +108,7 @@ fn claim_templates_name_existing_classes(
 /// `a, b, c` (at most eight), or `none`.
 fn list_or_none(names: &[&str]) -> String {
     match names.len() {
-        0 => "there are none".to_string(),
+        0 => "it has none".to_string(),
         1..=8 => names.join(", "),
         more => format!("{}, and {} more", names[..8].join(", "), more - 8),
     }
@@ -137,6 +138,40 @@ fn priority_class_exists(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Findi
             did_you_mean(name, candidates)
         ),
         format!("create PriorityClass {name:?}, or name an existing one"),
+    ));
+}
+
+/// `runtime-class-missing`: the RuntimeClass admission plugin refuses a pod naming a
+/// RuntimeClass that does not exist (`pod rejected: RuntimeClass "nvidia" not found`), so every
+/// pod creation fails. GPU pods commonly name one (`runtimeClassName: nvidia`), which exists
+/// only where the GPU operator installed it.
+fn runtime_class_exists(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
+    let Some(name) = str_of(sts.pod, "runtimeClassName").filter(|n| !n.is_empty()) else {
+        return;
+    };
+    if cx.known.runtime_class(name) != Lookup::Missing {
+        return;
+    }
+    let candidates: Vec<&str> = cx
+        .known
+        .cluster
+        .and_then(|c| c.runtime_classes.as_deref())
+        .into_iter()
+        .flat_map(|names| names.iter())
+        .collect();
+    out.push(Finding::new(
+        "runtime-class-missing",
+        "/spec/template/spec/runtimeClassName",
+        format!(
+            "RuntimeClass {name:?} does not exist{}: the API server refuses every pod of this \
+             StatefulSet (FailedCreate)",
+            did_you_mean(name, candidates.iter().copied())
+        ),
+        format!(
+            "name one of the cluster's RuntimeClasses ({}), or install the runtime that \
+             provides {name:?} (for nvidia, the GPU operator)",
+            list_or_none(&candidates)
+        ),
     ));
 }
 
@@ -676,6 +711,8 @@ mod tests {
         classes.insert("fast", StorageClass { is_default: false });
         let mut priority = Names::default();
         priority.insert("high");
+        let mut runtimes = Names::default();
+        runtimes.insert("nvidia");
         let named = |name: &str| {
             let mut names = NamespacedNames::default();
             names.insert("default", name);
@@ -716,6 +753,7 @@ mod tests {
         Inventory {
             storage_classes: Some(Arc::new(classes)),
             priority_classes: Some(Arc::new(priority)),
+            runtime_classes: Some(Arc::new(runtimes)),
             service_accounts: named("app"),
             config_maps: named("settings"),
             secrets: named("token"),
@@ -886,6 +924,24 @@ mod tests {
         assert!(findings[0].message.contains("did you mean \"high\"?"));
         assert!(findings[1].message.contains("did you mean \"app\"?"));
         assert!(findings[2].message.contains("did you mean \"settings\"?"));
+    }
+
+    #[test]
+    fn reports_a_runtime_class_the_cluster_does_not_have() {
+        let findings = run(&web_with(&[(
+            "/spec/template/spec/runtimeClassName",
+            json!("nvidai"),
+        )]));
+        assert_eq!(
+            hits(&findings),
+            [(
+                "runtime-class-missing",
+                "/spec/template/spec/runtimeClassName"
+            )]
+        );
+        assert!(findings[0].message.contains("did you mean \"nvidia\"?"));
+        let existing = web_with(&[("/spec/template/spec/runtimeClassName", json!("nvidia"))]);
+        assert_eq!(run(&existing), []);
     }
 
     #[test]
