@@ -107,6 +107,10 @@ const CLUSTER_SCENARIOS: &[ClusterScenario] = &[
         cluster_checks::watches_are_synced_and_counted,
     ),
     (
+        "runtime_class_is_not_served_by_1_19_and_its_rule_is_off",
+        |shared, _| cluster_checks::runtime_class_is_not_served_by_1_19_and_its_rule_is_off(shared),
+    ),
+    (
         "service_rules_trip_and_a_headless_selecting_service_is_quiet",
         |shared, _| {
             cluster_checks::service_rules_trip_and_a_headless_selecting_service_is_quiet(shared)

@@ -40,6 +40,7 @@ const WATCHED_KINDS: &[(&str, &str)] = &[
     ("", "configmaps"),
     ("storage.k8s.io", "storageclasses"),
     ("scheduling.k8s.io", "priorityclasses"),
+    ("node.k8s.io", "runtimeclasses"),
 ];
 /// What the opt-in component adds.
 const SECRETS: &[(&str, &str)] = &[("", "secrets")];

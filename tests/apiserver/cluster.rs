@@ -165,9 +165,7 @@ impl Cluster {
             args[0].to_string_lossy().ends_with("kube-apiserver"),
             "pid {pid} is not the API server: {args:?}"
         );
-        let status = Command::new("kill").arg(pid.to_string()).status().unwrap();
-        assert!(status.success(), "kill {pid}");
-        let gone = eventually(Duration::from_secs(20), || {
+        let gone = || {
             // Gone, or a zombie waiting for init to reap it: either way it serves nothing.
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let state = stat
@@ -177,8 +175,25 @@ impl Cluster {
                 .split_whitespace()
                 .next();
             matches!(state, None | Some("Z")).then_some(())
-        });
-        assert!(gone.is_some(), "the API server (pid {pid}) does not stop");
+        };
+        // SIGTERM first. The server then stops listening at once, but waits up to its
+        // shutdown timeout (60 s) for the watches still open — stsguard's among them — to
+        // end; after 5 s it is killed, which ends them as a crash would.
+        let kill = |signal: &str| {
+            let status = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success() || gone().is_some(), "kill {signal} {pid}");
+        };
+        kill("-TERM");
+        if eventually(Duration::from_secs(5), gone).is_none() {
+            kill("-KILL");
+        }
+        assert!(
+            eventually(Duration::from_secs(10), gone).is_some(),
+            "the API server (pid {pid}) does not stop"
+        );
         args
     }
 
@@ -222,8 +237,12 @@ impl Cluster {
         }
     }
 
-    /// Creates Nodes and sets their `status` (allocatable) through the status subresource,
-    /// as a kubelet would: a create ignores the status it is given.
+    /// Creates Nodes as a cluster has them once their kubelets report Ready: `status`
+    /// (allocatable) set through the status subresource, as a kubelet does (a create ignores
+    /// the status it is given), with a `Ready` condition; and the taints of the manifest only.
+    /// The 1.19 API server's TaintNodesByCondition plugin taints every new Node
+    /// `node.kubernetes.io/not-ready:NoSchedule`, which the node lifecycle controller (absent
+    /// here) removes once the node is Ready.
     #[track_caller]
     pub fn create_nodes(&self, nodes: &[Value]) {
         self.kubectl_ok(
@@ -232,7 +251,19 @@ impl Cluster {
         );
         for node in nodes {
             let name = node["metadata"]["name"].as_str().unwrap();
-            let status = json!({"status": node["status"]}).to_string();
+            let taints = json!({"spec": {"taints": node["spec"]["taints"]}}).to_string();
+            self.kubectl_ok(
+                &["patch", "node", name, "--type=merge", "-p", &taints],
+                None,
+            );
+            let mut status = node["status"].clone();
+            status["conditions"] = json!([{
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "kubelet is posting ready status",
+            }]);
+            let status = json!({"status": status}).to_string();
             self.kubectl_ok(
                 &[
                     "patch",
