@@ -376,10 +376,12 @@ fn main() -> ExitCode {
         }
     }
     // The scenarios mostly wait for the API server and kubectl; more of them at once than
-    // there are cores keeps the run short. RUST_TEST_THREADS still counts, as for libtest.
+    // there are cores keeps the run short. Six: the four with servers of their own start at
+    // once, and the shared server's scenarios need not wait for one of them to end.
+    // RUST_TEST_THREADS still counts, as for libtest.
     if args.test_threads.is_none() {
         let from_env = std::env::var("RUST_TEST_THREADS").ok();
-        args.test_threads = Some(from_env.and_then(|n| n.parse().ok()).unwrap_or(4));
+        args.test_threads = Some(from_env.and_then(|n| n.parse().ok()).unwrap_or(6));
     }
 
     let conclusion = libtest_mimic::run(&args, trials);
