@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, Probe, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
@@ -29,6 +30,24 @@ const READYZ_PATH: &str = "/readyz";
 /// The label the API server sets on every namespace.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 const INJECT_CA_FROM: &str = "cert-manager.io/inject-ca-from";
+
+/// The kinds `stsguard serve` watches for the cluster-aware rules (SPEC §8), as RBAC names
+/// them: (API group, resource). Secrets are not among them: they are opt-in.
+const WATCHED_KINDS: &[(&str, &str)] = &[
+    ("", "services"),
+    ("", "nodes"),
+    ("", "serviceaccounts"),
+    ("", "configmaps"),
+    ("storage.k8s.io", "storageclasses"),
+    ("scheduling.k8s.io", "priorityclasses"),
+    ("node.k8s.io", "runtimeclasses"),
+];
+/// What the opt-in component adds.
+const SECRETS: &[(&str, &str)] = &[("", "secrets")];
+/// What a reflector needs: the first list, the watch, and get (kube's `Api::get`).
+const READ_VERBS: [&str; 3] = ["get", "list", "watch"];
+/// The component that turns `secret-missing` on.
+const CLUSTER_SECRETS_COMPONENT: &str = "components/cluster-secrets";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -259,6 +278,8 @@ fn check_installation(rendered: &Rendered) {
             "Namespace",
             "MutatingWebhookConfiguration",
             "ValidatingWebhookConfiguration",
+            "ClusterRole",
+            "ClusterRoleBinding",
         ];
         if !cluster_scoped.contains(&object["kind"].as_str().unwrap()) {
             assert_eq!(
@@ -290,7 +311,14 @@ fn check_installation(rendered: &Rendered) {
     );
     let pod = template.spec.as_ref().unwrap();
     assert_eq!(pod.service_account_name, account.metadata.name, "{name}");
-    assert_eq!(pod.automount_service_account_token, Some(false), "{name}");
+    // The token is what the cluster watches authenticate with (SPEC §8); the account itself
+    // hands none to other pods that might name it.
+    assert_eq!(pod.automount_service_account_token, Some(true), "{name}");
+    assert_eq!(
+        account.automount_service_account_token,
+        Some(false),
+        "{name}"
+    );
     let spread_over_nodes = pod
         .topology_spread_constraints
         .iter()
@@ -615,6 +643,147 @@ fn check_installation(rendered: &Rendered) {
     );
     target(&hook.client_config, VALIDATE_PATH);
     excluded(hook.namespace_selector.as_ref());
+
+    check_cluster_access(rendered, &deployment, container);
+}
+
+/// (API group, resource, verb) triples.
+type Grants = BTreeSet<(String, String, String)>;
+
+/// Read access (get, list, watch) to these kinds.
+fn reads(kinds: &[(&str, &str)]) -> Grants {
+    kinds
+        .iter()
+        .flat_map(|(group, resource)| {
+            READ_VERBS.map(|verb| (group.to_string(), resource.to_string(), verb.to_string()))
+        })
+        .collect()
+}
+
+/// What a ClusterRole grants, refusing what would make the list unreadable or larger than it
+/// looks: wildcards, aggregation, non-resource URLs. (resourceNames would only narrow a rule,
+/// but a reflector lists whole kinds, so it would break the watch: none either.)
+fn grants(role: &ClusterRole, installation: &str) -> Grants {
+    let name = role.metadata.name.as_deref().unwrap_or("?");
+    assert!(
+        role.aggregation_rule.is_none(),
+        "{installation}: ClusterRole {name} aggregates other roles"
+    );
+    let mut granted = Grants::new();
+    for rule in role.rules.iter().flatten() {
+        assert!(
+            rule.non_resource_urls.is_none() && rule.resource_names.is_none(),
+            "{installation}: ClusterRole {name}: {rule:?}"
+        );
+        let groups = rule.api_groups.clone().unwrap_or_default();
+        let resources = rule.resources.clone().unwrap_or_default();
+        for value in groups.iter().chain(&resources).chain(&rule.verbs) {
+            assert!(
+                !value.contains('*'),
+                "{installation}: ClusterRole {name} has a wildcard: {rule:?}"
+            );
+        }
+        for group in &groups {
+            for resource in &resources {
+                for verb in &rule.verbs {
+                    granted.insert((group.clone(), resource.clone(), verb.clone()));
+                }
+            }
+        }
+    }
+    granted
+}
+
+/// The server reads the cluster through its ServiceAccount, with exactly the access the
+/// watched kinds need: every ClusterRole is bound to the Deployment's account and nothing
+/// else, no namespaced Role exists, and together they grant get/list/watch on the watched
+/// kinds — plus Secrets exactly when the Deployment turns `--cluster-secrets` on.
+fn check_cluster_access(rendered: &Rendered, deployment: &Deployment, container: &Container) {
+    let name = &rendered.name;
+    for kind in ["Role", "RoleBinding"] {
+        assert!(
+            rendered.of_kind(kind).is_empty(),
+            "{name}: the server needs no {kind}"
+        );
+    }
+    let pod = deployment.spec.template.spec.as_ref().unwrap();
+    let account = pod
+        .service_account_name
+        .clone()
+        .expect("serviceAccountName");
+    let namespace = deployment.metadata.namespace.clone().unwrap();
+    let roles: BTreeMap<String, ClusterRole> = rendered
+        .of_kind("ClusterRole")
+        .into_iter()
+        .map(|object| {
+            let role: ClusterRole = serde_json::from_value(object.clone())
+                .unwrap_or_else(|e| panic!("{name}: a ClusterRole does not parse: {e}"));
+            (role.metadata.name.clone().unwrap(), role)
+        })
+        .collect();
+    let mut bound = BTreeSet::new();
+    for object in rendered.of_kind("ClusterRoleBinding") {
+        let binding: ClusterRoleBinding = serde_json::from_value(object.clone())
+            .unwrap_or_else(|e| panic!("{name}: a ClusterRoleBinding does not parse: {e}"));
+        let binding_name = binding.metadata.name.clone().unwrap();
+        assert_eq!(
+            binding.role_ref.kind, "ClusterRole",
+            "{name}: {binding_name}"
+        );
+        assert_eq!(
+            binding.role_ref.api_group.as_deref(),
+            Some("rbac.authorization.k8s.io"),
+            "{name}: {binding_name}"
+        );
+        assert!(
+            roles.contains_key(&binding.role_ref.name),
+            "{name}: {binding_name} binds {}, which the installation does not define",
+            binding.role_ref.name
+        );
+        let subjects: Vec<(String, String, Option<String>)> = binding
+            .subjects
+            .iter()
+            .flatten()
+            .map(|s| (s.kind.clone(), s.name.clone(), s.namespace.clone()))
+            .collect();
+        assert_eq!(
+            subjects,
+            [(
+                "ServiceAccount".to_string(),
+                account.clone(),
+                Some(namespace.clone())
+            )],
+            "{name}: {binding_name} must bind the Deployment's ServiceAccount, and only it"
+        );
+        bound.insert(binding.role_ref.name.clone());
+    }
+    let unbound: Vec<&String> = roles.keys().filter(|role| !bound.contains(*role)).collect();
+    assert!(
+        unbound.is_empty(),
+        "{name}: unbound ClusterRoles {unbound:?}"
+    );
+
+    let granted: Grants = roles.values().flat_map(|role| grants(role, name)).collect();
+    let secrets_on = container
+        .env
+        .iter()
+        .flatten()
+        .find(|var| var.name == "STSGUARD_CLUSTER_SECRETS")
+        .and_then(|var| var.value.as_deref())
+        == Some("true");
+    let mut expected = reads(WATCHED_KINDS);
+    if secrets_on {
+        expected.extend(reads(SECRETS));
+    }
+    assert_eq!(
+        granted,
+        expected,
+        "{name}: the server's ClusterRoles must grant get/list/watch on the watched kinds{} \
+         and nothing else",
+        if secrets_on { " and Secrets" } else { "" }
+    );
+    // On in a pod (where the token above is mounted), off on a laptop.
+    assert_eq!(env(container, "STSGUARD_CLUSTER"), "auto", "{name}");
 }
 
 fn ca_bundles(rendered: &Rendered) -> Vec<Option<Vec<u8>>> {
@@ -735,6 +904,118 @@ fn self_signed_overlay_renders_from_stsguard_certs_output() {
             Some(&std::fs::read(certs.join(file)).unwrap()),
             "Secret {file}"
         );
+    }
+}
+
+/// The opt-in component on top of an overlay (`../base` for the base), in a copy of deploy/
+/// (where `stsguard certs` has written the self-signed overlay's files), as its comment says
+/// to use it: from an overlay of one's own beside the others.
+fn render_with_cluster_secrets(deploy: &Path, overlay: &str) -> Option<Rendered> {
+    let mine = deploy.join(format!(
+        "overlays/{}-cluster-secrets",
+        overlay.trim_start_matches("../")
+    ));
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(
+        mine.join("kustomization.yaml"),
+        format!("resources:\n- ../{overlay}\ncomponents:\n- ../../{CLUSTER_SECRETS_COMPONENT}\n"),
+    )
+    .unwrap();
+    Some(Rendered {
+        name: format!("overlays/{overlay} + {CLUSTER_SECRETS_COMPONENT}"),
+        objects: kustomize(&mine)?,
+    })
+}
+
+fn identity(object: &Value) -> (String, String) {
+    (
+        object["kind"].as_str().unwrap().to_string(),
+        object["metadata"]["name"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn cluster_secrets_component_adds_only_secrets_access_and_the_flag() {
+    let temp = tempfile::tempdir().unwrap();
+    let deploy = temp.path().join("deploy");
+    copy_tree(&root().join("deploy"), &deploy);
+    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        .args(["certs", "--out-dir"])
+        .arg(deploy.join("overlays/self-signed/certs"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    for overlay in ["cert-manager", "self-signed"] {
+        let Some(with) = render_with_cluster_secrets(&deploy, overlay) else {
+            return;
+        };
+        let without = Rendered {
+            name: format!("overlays/{overlay}"),
+            objects: kustomize(&deploy.join("overlays").join(overlay)).unwrap(),
+        };
+        // The whole installation still holds, with Secrets granted because the flag is on.
+        check_installation(&with);
+        let name = &with.name;
+
+        let before: BTreeMap<(String, String), &Value> =
+            without.objects.iter().map(|o| (identity(o), o)).collect();
+        let added: Vec<(String, String)> = with
+            .objects
+            .iter()
+            .map(identity)
+            .filter(|id| !before.contains_key(id))
+            .collect();
+        assert_eq!(
+            added,
+            [
+                (
+                    "ClusterRole".into(),
+                    "stsguard-cluster-secrets-reader".into()
+                ),
+                (
+                    "ClusterRoleBinding".into(),
+                    "stsguard-cluster-secrets-reader".into()
+                ),
+            ],
+            "{name}: what the component adds"
+        );
+        let role: ClusterRole = serde_json::from_value(
+            with.named("ClusterRole", "stsguard-cluster-secrets-reader")
+                .clone(),
+        )
+        .unwrap();
+        assert_eq!(grants(&role, name), reads(SECRETS), "{name}");
+
+        // Every object of the overlay is there, unchanged but the Deployment's new variable.
+        assert_eq!(with.objects.len(), without.objects.len() + added.len());
+        for object in &with.objects {
+            let Some(&original) = before.get(&identity(object)) else {
+                continue;
+            };
+            let mut object = object.clone();
+            if object["kind"] == "Deployment" {
+                let env = object["spec"]["template"]["spec"]["containers"][0]["env"]
+                    .as_array_mut()
+                    .unwrap();
+                let flag = env
+                    .iter()
+                    .position(|var| var["name"] == "STSGUARD_CLUSTER_SECRETS")
+                    .unwrap_or_else(|| panic!("{name}: no STSGUARD_CLUSTER_SECRETS"));
+                assert_eq!(env.remove(flag)["value"], "true", "{name}");
+                let mut env = env.clone();
+                let mut original_env = original["spec"]["template"]["spec"]["containers"][0]["env"]
+                    .as_array()
+                    .unwrap()
+                    .clone();
+                // kustomize may put the new variable anywhere; the order of the others stays.
+                env.sort_by_key(|var| var["name"].to_string());
+                original_env.sort_by_key(|var| var["name"].to_string());
+                assert_eq!(env, original_env, "{name}");
+                object["spec"]["template"]["spec"]["containers"][0]["env"] =
+                    original["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+            }
+            assert_eq!(&object, original, "{name}: {:?} changed", identity(&object));
+        }
     }
 }
 
@@ -904,10 +1185,14 @@ fn deployment_env_vars_are_serve_flags() {
         .get_arguments()
         .filter_map(|arg| Some(arg.get_env()?.to_string_lossy().into_owned()))
         .collect();
-    let Some(base) = render("base") else {
+    // The base with the opt-in component: every variable the manifests may set.
+    let temp = tempfile::tempdir().unwrap();
+    let deploy = temp.path().join("deploy");
+    copy_tree(&root().join("deploy"), &deploy);
+    let Some(everything) = render_with_cluster_secrets(&deploy, "../base") else {
         return;
     };
-    let deployment: Deployment = base.one("Deployment");
+    let deployment: Deployment = everything.one("Deployment");
     let containers = deployment.spec.template.spec.unwrap().containers;
     let mut checked = 0;
     for var in containers.iter().flat_map(|c| c.env.iter().flatten()) {
@@ -921,7 +1206,7 @@ fn deployment_env_vars_are_serve_flags() {
         }
     }
     assert!(
-        checked >= 4,
+        checked >= 6,
         "the Deployment configures serve through STSGUARD_* variables"
     );
 }

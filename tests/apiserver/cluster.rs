@@ -4,6 +4,8 @@
 //! its [`Cluster`] is dropped — also when a scenario panics or setup fails half-way, since the
 //! guard exists before `up` runs.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -134,6 +136,147 @@ impl Cluster {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The kubeconfig `up` wrote: contexts `admin` (current) and `restricted`.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// Stops the kube-apiserver process only (etcd keeps running, so nothing stored is
+    /// lost), and returns its command line, with which [`Cluster::start_apiserver`] starts
+    /// it again on the same port.
+    #[track_caller]
+    pub fn stop_apiserver(&self) -> Vec<OsString> {
+        let pid_file = self.dir.join("apiserver.pid");
+        let pid: u32 = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {}", pid_file.display()));
+        // Read before the process goes: the arguments `up` chose (ports, files).
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_else(|e| panic!("the API server (pid {pid}) is not running: {e}"));
+        let args: Vec<OsString> = cmdline
+            .split(|&byte| byte == 0)
+            .filter(|arg| !arg.is_empty())
+            .map(|arg| OsString::from_vec(arg.to_vec()))
+            .collect();
+        assert!(
+            args[0].to_string_lossy().ends_with("kube-apiserver"),
+            "pid {pid} is not the API server: {args:?}"
+        );
+        let gone = || {
+            // Gone, or a zombie waiting for init to reap it: either way it serves nothing.
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            matches!(state, None | Some("Z")).then_some(())
+        };
+        // SIGTERM first. The server then stops listening at once, but waits up to its
+        // shutdown timeout (60 s) for the watches still open — stsguard's among them — to
+        // end; after 5 s it is killed, which ends them as a crash would.
+        let kill = |signal: &str| {
+            let status = Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success() || gone().is_some(), "kill {signal} {pid}");
+        };
+        kill("-TERM");
+        if eventually(Duration::from_secs(5), gone).is_none() {
+            kill("-KILL");
+        }
+        assert!(
+            eventually(Duration::from_secs(10), gone).is_some(),
+            "the API server (pid {pid}) does not stop"
+        );
+        args
+    }
+
+    /// Starts the API server again with the arguments [`Cluster::stop_apiserver`] returned,
+    /// and `extra` ones, the way `up` starts it (in a session of its own, its pid where `down`
+    /// looks for it, appending to its log); waits until its `/readyz` says ok.
+    #[track_caller]
+    pub fn start_apiserver(&self, args: &[OsString], extra: &[&str]) {
+        let log = self.apiserver_log();
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(r#"log=$1; shift; setsid "$@" >> "$log" 2>&1 < /dev/null & echo $!"#)
+            .arg("start-apiserver")
+            .arg(&log)
+            .args(args)
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let pid = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        assert!(
+            output.status.success() && pid.parse::<u32>().is_ok(),
+            "cannot start the API server: {output:?}"
+        );
+        std::fs::write(self.dir.join("apiserver.pid"), format!("{pid}\n")).unwrap();
+        self.wait_until_apiserver_ready();
+    }
+
+    /// Waits until the API server's `/readyz` says ok (about 5 s after a start).
+    #[track_caller]
+    pub fn wait_until_apiserver_ready(&self) {
+        let ready = eventually(Duration::from_secs(60), || {
+            let run = self.kubectl(&["get", "--raw", "/readyz"], None);
+            (run.ok && run.stdout.trim() == "ok").then_some(())
+        });
+        if ready.is_none() {
+            self.fail(
+                "the API server is not ready again after 60 s",
+                &self.kubectl(&["get", "--raw", "/readyz?verbose"], None),
+            );
+        }
+    }
+
+    /// Creates Nodes as a cluster has them once their kubelets report Ready: `status`
+    /// (allocatable) set through the status subresource, as a kubelet does (a create ignores
+    /// the status it is given), with a `Ready` condition; and the taints of the manifest only.
+    /// The 1.19 API server's TaintNodesByCondition plugin taints every new Node
+    /// `node.kubernetes.io/not-ready:NoSchedule`, which the node lifecycle controller (absent
+    /// here) removes once the node is Ready.
+    #[track_caller]
+    pub fn create_nodes(&self, nodes: &[Value]) {
+        self.kubectl_ok(
+            &["create", "-f", "-"],
+            Some(&serde_json::to_vec(&list(nodes.to_vec())).unwrap()),
+        );
+        for node in nodes {
+            let name = node["metadata"]["name"].as_str().unwrap();
+            let taints = json!({"spec": {"taints": node["spec"]["taints"]}}).to_string();
+            self.kubectl_ok(
+                &["patch", "node", name, "--type=merge", "-p", &taints],
+                None,
+            );
+            let mut status = node["status"].clone();
+            status["conditions"] = json!([{
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "kubelet is posting ready status",
+            }]);
+            let status = json!({"status": status}).to_string();
+            self.kubectl_ok(
+                &[
+                    "patch",
+                    "node",
+                    name,
+                    "--subresource=status",
+                    "--type=merge",
+                    "-p",
+                    &status,
+                ],
+                None,
+            );
+        }
     }
 
     /// The API server's own log (klog lines, such as a webhook call that failed open).

@@ -26,7 +26,7 @@ fn closed_port() -> u16 {
 }
 
 /// `kubectl kustomize deploy/base`, every object as JSON.
-fn render_base(cluster: &Cluster) -> Vec<Value> {
+pub fn render_base(cluster: &Cluster) -> Vec<Value> {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base");
     let run = cluster.kubectl_ok(&["kustomize", &base.display().to_string()], None);
     stsguard::yaml::parse_stream(&run.stdout)

@@ -4,11 +4,20 @@ use serde_json::{Value, json};
 
 /// Every document of `tests/data/examples/FILE`, as JSON.
 pub fn example(file: &str) -> Vec<Value> {
-    let path = crate::common::data("examples").join(file);
+    data(&format!("examples/{file}"))
+}
+
+/// Every document of `tests/data/PATH`, as JSON.
+pub fn data(path: &str) -> Vec<Value> {
+    let path = crate::common::data(path);
     let text = std::fs::read_to_string(&path).unwrap();
     stsguard::yaml::parse_stream(&text)
         .into_iter()
-        .filter_map(|document| document.expect("the examples are valid YAML").value)
+        .filter_map(|document| {
+            document
+                .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()))
+                .value
+        })
         .collect()
 }
 
