@@ -206,14 +206,12 @@ async fn run<K: Folded>(client: Client, shared: Arc<Shared>) {
     // `state` is `None` until the first list completes; `listing` collects a (re)list.
     let mut state: Option<K::State> = None;
     let mut listing: Option<K::State> = None;
-    let mut trouble: Option<Trouble> = None;
+    let mut health = Health::default();
     while let Some(batch) = events.next().await {
         let mut changed = false;
         for event in batch {
-            if event.is_ok()
-                && let Some(past) = trouble.take()
-            {
-                tracing::info!(kind = kind.as_str(), after = ?past, "cluster watch resumed");
+            if event.is_ok() {
+                health.working(kind);
             }
             match event {
                 Ok(Event::Init) => {}
@@ -231,6 +229,7 @@ async fn run<K: Folded>(client: Client, shared: Arc<Shared>) {
                     }
                     state = Some(listed);
                     changed = true;
+                    health.unavailable = None;
                     shared.set(kind, Status::Synced);
                     shared.observer.synced(kind, true);
                 }
@@ -247,7 +246,7 @@ async fn run<K: Folded>(client: Client, shared: Arc<Shared>) {
                 Err(error) => {
                     listing = None;
                     shared.observer.watch_error(kind);
-                    on_error(kind, &error, state.is_some(), &mut trouble, &shared);
+                    health.failed(kind, &error, state.is_some(), &shared);
                 }
             }
         }
@@ -272,57 +271,74 @@ fn api_error(error: &watcher::Error) -> Option<&kube::Error> {
     }
 }
 
-/// What is wrong with a watch, for logging each kind of trouble once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Trouble {
-    /// A passing fault (the API server away or restarting, a dropped connection).
-    Failing,
-    Unavailable(Unavailable),
+/// What is known to be wrong with a watch, so that each trouble is logged once.
+#[derive(Debug, Default)]
+struct Health {
+    /// Forbidden or not served, as last reported (until the kind lists).
+    unavailable: Option<Unavailable>,
+    /// Failing for a passing reason (the API server away, a dropped connection) since the
+    /// last event that worked.
+    failing: bool,
 }
 
-/// Logs a failed list or watch once per kind of trouble (until the watch works again); a
-/// kind that never listed and is forbidden or not served is marked unavailable, so that
-/// readiness does not wait for it. The backoff retries either way.
-fn on_error(
-    kind: Kind,
-    error: &watcher::Error,
-    synced: bool,
-    trouble: &mut Option<Trouble>,
-    shared: &Shared,
-) {
-    let now = match api_error(error).and_then(Unavailable::of) {
-        Some(why) => Trouble::Unavailable(why),
-        None => Trouble::Failing,
-    };
-    if *trouble == Some(now) {
-        return;
-    }
-    *trouble = Some(now);
-    match now {
-        Trouble::Unavailable(why) if !synced => {
-            tracing::warn!(
-                kind = kind.as_str(),
-                reason = why.as_str(),
-                rules = kind.rules().join(","),
-                "cluster watch unavailable: its rules are off"
-            );
-            shared.set(
-                kind,
-                match why {
-                    Unavailable::Forbidden => Status::Forbidden,
-                    Unavailable::NotServed => Status::NotServed,
-                },
-            );
+impl Health {
+    /// An event arrived: a passing failure is over.
+    fn working(&mut self, kind: Kind) {
+        if std::mem::take(&mut self.failing) {
+            tracing::info!(kind = kind.as_str(), "cluster watch resumed");
         }
-        _ if synced => tracing::warn!(
-            kind = kind.as_str(),
-            error = %error,
-            "cluster watch failing: its rules keep using the last state"
-        ),
-        _ => tracing::warn!(
-            kind = kind.as_str(),
-            error = %error,
-            "cluster watch failing before its first list: its rules are off until it lists"
-        ),
+    }
+
+    /// Logs a failed list or watch once per trouble. A kind that never listed and is
+    /// forbidden or not served is marked unavailable, so that readiness does not wait for
+    /// it; a passing failure of such a kind changes nothing worth a line. The backoff
+    /// retries either way.
+    fn failed(&mut self, kind: Kind, error: &watcher::Error, synced: bool, shared: &Shared) {
+        match api_error(error).and_then(Unavailable::of) {
+            Some(why) if synced => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(
+                        kind = kind.as_str(),
+                        reason = why.as_str(),
+                        error = %error,
+                        "cluster watch failing: its rules keep using the last state"
+                    );
+                }
+            }
+            Some(why) => {
+                if self.unavailable.replace(why) != Some(why) {
+                    tracing::warn!(
+                        kind = kind.as_str(),
+                        reason = why.as_str(),
+                        rules = kind.rules().join(","),
+                        "cluster watch unavailable: its rules are off"
+                    );
+                    shared.set(
+                        kind,
+                        match why {
+                            Unavailable::Forbidden => Status::Forbidden,
+                            Unavailable::NotServed => Status::NotServed,
+                        },
+                    );
+                }
+            }
+            None if self.unavailable.is_some() => {
+                tracing::debug!(kind = kind.as_str(), error = %error, "cluster watch retrying");
+            }
+            None => {
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!(
+                        kind = kind.as_str(),
+                        error = %error,
+                        "{}",
+                        if synced {
+                            "cluster watch failing: its rules keep using the last state"
+                        } else {
+                            "cluster watch failing before its first list: its rules are off until it lists"
+                        }
+                    );
+                }
+            }
+        }
     }
 }

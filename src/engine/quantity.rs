@@ -110,26 +110,9 @@ impl Quantity {
             });
         }
         let (decimal_exponent, binary_exponent) = parse_suffix(suffix)?;
-
-        // value = D × 10^(decimal_exponent − len(fraction)) × 2^binary_exponent units, where
-        // D is the integer written by all the digits; in nanos the power of ten grows by 9.
-        let mut digits: Vec<u8> = integer
-            .bytes()
-            .chain(fraction.bytes())
-            .map(|b| b - b'0')
-            .skip_while(|&d| d == 0)
-            .collect();
-        if digits.is_empty() {
-            return Ok(Quantity::ZERO);
-        }
-        for _ in 0..binary_exponent / 10 {
-            multiply_digits(&mut digits, 1024);
-        }
-        let fraction_len = i64::try_from(fraction.len()).unwrap_or(i64::MAX);
-        let exponent = i64::from(decimal_exponent)
-            .saturating_sub(fraction_len)
-            .saturating_add(9);
-        let magnitude = round_up_to_nanos(&digits, exponent).min(MAX_NANOS);
+        let magnitude = small_magnitude(integer, fraction, decimal_exponent, binary_exponent)
+            .unwrap_or_else(|| magnitude(integer, fraction, decimal_exponent, binary_exponent))
+            .min(MAX_NANOS);
         Ok(Quantity {
             nanos: if negative { -magnitude } else { magnitude },
         })
@@ -308,6 +291,69 @@ fn parse_exponent(suffix: &str) -> Result<i32, QuantityError> {
         })
 }
 
+/// The value in nanos, rounded up, of the digits `integer.fraction` × 10^decimal_exponent ×
+/// 2^binary_exponent, for any number of digits; above `MAX_NANOS` when it is certainly
+/// larger than that.
+fn magnitude(integer: &str, fraction: &str, decimal_exponent: i32, binary_exponent: u32) -> i128 {
+    // value = D × 10^(decimal_exponent − len(fraction)) × 2^binary_exponent units, where D is
+    // the integer written by all the digits; in nanos the power of ten grows by 9.
+    let mut digits: Vec<u8> = integer
+        .bytes()
+        .chain(fraction.bytes())
+        .map(|b| b - b'0')
+        .skip_while(|&d| d == 0)
+        .collect();
+    if digits.is_empty() {
+        return 0;
+    }
+    for _ in 0..binary_exponent / 10 {
+        multiply_digits(&mut digits, 1024);
+    }
+    let fraction_len = i64::try_from(fraction.len()).unwrap_or(i64::MAX);
+    let exponent = i64::from(decimal_exponent)
+        .saturating_sub(fraction_len)
+        .saturating_add(9);
+    round_up_to_nanos(&digits, exponent)
+}
+
+/// [`magnitude`] in plain integer arithmetic, for what resources are written as: at most 18
+/// digits (`500m`, `64Gi`, `15890m`, `95551679124`). `None` for anything longer. Every
+/// request reviewed parses a few quantities, and the digit-string form allocates.
+fn small_magnitude(
+    integer: &str,
+    fraction: &str,
+    decimal_exponent: i32,
+    binary_exponent: u32,
+) -> Option<i128> {
+    if integer.len() + fraction.len() > 18 {
+        return None;
+    }
+    let mantissa = integer
+        .bytes()
+        .chain(fraction.bytes())
+        .fold(0i128, |acc, b| acc * 10 + i128::from(b - b'0'));
+    if mantissa == 0 {
+        return Some(0);
+    }
+    // < 10^18 × 2^60 < 2^120: no overflow.
+    let mantissa = mantissa << binary_exponent;
+    let fraction_len = i64::try_from(fraction.len()).ok()?;
+    let exponent = i64::from(decimal_exponent) - fraction_len + 9;
+    if exponent >= 0 {
+        let scale = 10i128.checked_pow(u32::try_from(exponent).ok()?);
+        return Some(
+            scale
+                .and_then(|scale| mantissa.checked_mul(scale))
+                .unwrap_or(MAX_NANOS + 1),
+        );
+    }
+    // A fraction of a nano rounds up; 10^38 is the largest power of ten an i128 holds.
+    match 10i128.checked_pow(u32::try_from(-exponent).ok()?) {
+        Some(scale) => Some(mantissa / scale + i128::from(mantissa % scale != 0)),
+        None => Some(1),
+    }
+}
+
 /// Multiplies a big-endian decimal digit string by a small factor, in place.
 fn multiply_digits(digits: &mut Vec<u8>, factor: u32) {
     let mut carry = 0u32;
@@ -379,6 +425,32 @@ impl PartialEq<i64> for Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_small_form_agrees_with_the_digit_string_form() {
+        let numbers = ["0", "1", "7", "10", "999999999999999999", "000123", "5"];
+        let fractions = ["", "0", "5", "000000001", "123456789", "00000000001"];
+        let decimals = [-38, -30, -12, -9, -6, -3, 0, 3, 6, 9, 12, 18, 19, 28, 40];
+        let binaries = [0, 10, 20, 30, 40, 50, 60];
+        for integer in numbers {
+            for fraction in fractions {
+                for decimal in decimals {
+                    for binary in binaries {
+                        let Some(small) = small_magnitude(integer, fraction, decimal, binary)
+                        else {
+                            continue;
+                        };
+                        assert_eq!(
+                            small.min(MAX_NANOS),
+                            magnitude(integer, fraction, decimal, binary).min(MAX_NANOS),
+                            "{integer}.{fraction}e{decimal} × 2^{binary}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(small_magnitude(&"1".repeat(19), "", 0, 0), None);
+    }
 
     #[test]
     fn adds_and_shows_in_the_units_people_write() {

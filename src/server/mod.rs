@@ -553,13 +553,13 @@ pub fn run(args: &ServeArgs) -> u8 {
 fn init_logging(format: LogFormat, level: tracing_subscriber::filter::LevelFilter) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
-    // kube logs each failed list or watch at warn on every retry; stsguard says once what a
-    // failing watch means for its rules (`cluster::watch`), so kube's own lines show only
-    // when debugging.
+    // kube logs each failed list, watch and connection on every retry (at warn and error);
+    // stsguard says once what a failing watch means for its rules, with kube's error
+    // (`cluster::watch`), so kube's own lines show only when debugging.
     let kube = if level >= LevelFilter::DEBUG {
         level
     } else {
-        LevelFilter::ERROR
+        LevelFilter::OFF
     };
     let filter = Targets::new()
         .with_default(level)

@@ -183,6 +183,19 @@ impl<'a> Known<'a> {
         self.cluster?.nodes.as_deref()
     }
 
+    /// Whether a default StorageClass is in the input or the cluster; `None` when the
+    /// cluster's classes are not known.
+    pub fn has_default_storage_class(&self) -> Option<bool> {
+        let cluster = self.cluster?.storage_classes.as_deref()?;
+        let input = self.input.and_then(|i| i.storage_classes.as_deref());
+        Some(
+            [Some(cluster), input]
+                .into_iter()
+                .flatten()
+                .any(|classes| classes.iter().any(|(_, class)| class.is_default)),
+        )
+    }
+
     /// Every StorageClass of the input and the cluster (names sorted, each once), when the
     /// cluster's are known.
     pub fn storage_classes(&self) -> Option<Vec<(&'a str, &'a StorageClass)>> {

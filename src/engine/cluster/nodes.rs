@@ -30,6 +30,22 @@ pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 /// that tolerates it (DaemonSets do) may still land there.
 pub const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
+/// Taints the node lifecycle controller and cloud providers put on and take off as a node's
+/// conditions change (joining, briefly unreachable, under pressure). They describe the moment,
+/// not the node: a pool whose nodes are all starting would otherwise make every StatefulSet
+/// "fit no node" for a minute, and with `node-fit: error` refuse every write meanwhile.
+/// A cordon (`spec.unschedulable`) is kept: someone chose it.
+const CONDITION_TAINTS: [&str; 8] = [
+    "node.kubernetes.io/not-ready",
+    "node.kubernetes.io/unreachable",
+    "node.kubernetes.io/network-unavailable",
+    "node.kubernetes.io/memory-pressure",
+    "node.kubernetes.io/disk-pressure",
+    "node.kubernetes.io/pid-pressure",
+    "node.cloudprovider.kubernetes.io/uninitialized",
+    "node.cloudprovider.kubernetes.io/shutdown",
+];
+
 /// A node taint.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Taint {
@@ -41,9 +57,10 @@ pub struct Taint {
 
 impl Taint {
     /// Whether the scheduler keeps pods that do not tolerate it off the node
-    /// (`PreferNoSchedule` only discourages).
+    /// (`PreferNoSchedule` only discourages), for longer than a condition lasts.
     fn repels(&self) -> bool {
         matches!(&*self.effect, "NoSchedule" | "NoExecute")
+            && !CONDITION_TAINTS.contains(&&*self.key)
     }
 }
 
@@ -784,6 +801,21 @@ mod tests {
             ..Placement::default()
         };
         assert!(matches!(nodes.fit(&asked, &by_field), Fit::TooSmall { .. }));
+    }
+
+    #[test]
+    fn condition_taints_of_a_starting_node_do_not_count() {
+        let mut starting = node("n", &[], &[("cpu", "8")]);
+        starting.taints.push(Taint {
+            key: "node.kubernetes.io/not-ready".into(),
+            value: "".into(),
+            effect: "NoSchedule".into(),
+        });
+        let nodes = Nodes::new([starting]);
+        assert_eq!(
+            nodes.fit(&requests(&[("cpu", "1")]), &Placement::default()),
+            Fit::Fits
+        );
     }
 
     #[test]

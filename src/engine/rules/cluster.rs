@@ -51,13 +51,24 @@ fn claim_templates_name_existing_classes(
     cx: &Cx<'_>,
     out: &mut Vec<Finding>,
 ) {
-    let Some(classes) = cx.known.storage_classes() else {
+    if sts.claim_templates().is_empty() {
+        return;
+    }
+    let Some(has_default) = cx.known.has_default_storage_class() else {
         return;
     };
-    let default = classes.iter().find(|(_, class)| class.is_default);
+    // Written only for a finding: the names of every class, for the message.
+    let names = || -> Vec<&str> {
+        cx.known
+            .storage_classes()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    };
     for (index, claim) in sts.claim_templates().iter().enumerate() {
         let spec = get(claim, "spec");
-        let path = format!("/spec/volumeClaimTemplates/{index}/spec/storageClassName");
+        let path = || format!("/spec/volumeClaimTemplates/{index}/spec/storageClassName");
         let claim_name = at(claim, &["metadata", "name"])
             .and_then(Doc::as_str)
             .unwrap_or("?");
@@ -66,10 +77,10 @@ fn claim_templates_name_existing_classes(
             Some(Doc::String(name)) if name.is_empty() => {}
             Some(Doc::String(name)) => {
                 if cx.known.storage_class(name) == Lookup::Missing {
-                    let names: Vec<&str> = classes.iter().map(|(n, _)| *n).collect();
+                    let names = names();
                     out.push(Finding::new(
                         "storage-class-missing",
-                        path,
+                        path(),
                         format!(
                             "claim template {claim_name:?} names StorageClass {name:?}, which the \
                              cluster does not have{}: its PVCs stay Pending and the pods are \
@@ -86,10 +97,10 @@ fn claim_templates_name_existing_classes(
             }
             // A non-string class is the `schema` rule's business.
             Some(_) => {}
-            None if cx.settings.defaults.storage_class_name.is_some() || default.is_some() => {}
+            None if cx.settings.defaults.storage_class_name.is_some() || has_default => {}
             None => out.push(Finding::new(
                 "storage-class-no-default",
-                path,
+                path(),
                 format!(
                     "claim template {claim_name:?} names no StorageClass and the cluster has \
                      no default class: nothing provisions its PVCs, which stay Pending"
@@ -98,7 +109,7 @@ fn claim_templates_name_existing_classes(
                     "set storageClassName to one of the cluster's classes ({}), or mark one \
                      as the default (annotation storageclass.kubernetes.io/is-default-class: \
                      \"true\")",
-                    list_or_none(&classes.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+                    list_or_none(&names())
                 ),
             )),
         }
@@ -209,12 +220,75 @@ fn service_account_exists(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Find
     ));
 }
 
-/// A reference to a ConfigMap or a Secret, as pods make them.
+/// A reference to a ConfigMap or a Secret, as pods make them. Its path and description are
+/// written only for a finding: the webhook checks every reference of every StatefulSet.
 struct Reference<'a> {
     kind: RefKind,
     name: &'a str,
-    path: String,
-    what: String,
+    place: Place<'a>,
+    /// The member under `place` holding the name (`name`, `secretName`).
+    key: &'static str,
+}
+
+/// Where in the pod template a reference sits.
+enum Place<'a> {
+    /// `volumes[v].configMap` or `.secret`.
+    Volume { volume: usize, name: &'a str },
+    /// `volumes[v].projected.sources[s]`.
+    Projected {
+        volume: usize,
+        name: &'a str,
+        source: usize,
+    },
+    /// `envFrom[e]` of a container.
+    EnvFrom(Container<'a>, usize),
+    /// `env[e].valueFrom` of a container, for variable `variable`.
+    Env(Container<'a>, usize, &'a str),
+}
+
+impl Reference<'_> {
+    fn path(&self) -> String {
+        let field = match self.kind {
+            RefKind::ConfigMap => "configMap",
+            RefKind::Secret => "secret",
+        };
+        let base = match &self.place {
+            Place::Volume { volume, .. } => format!("/spec/template/spec/volumes/{volume}/{field}"),
+            Place::Projected { volume, source, .. } => {
+                format!("/spec/template/spec/volumes/{volume}/projected/sources/{source}/{field}")
+            }
+            Place::EnvFrom(container, e) => format!(
+                "{}/envFrom/{e}/{}",
+                container.path(),
+                match self.kind {
+                    RefKind::ConfigMap => "configMapRef",
+                    RefKind::Secret => "secretRef",
+                }
+            ),
+            Place::Env(container, e, _) => format!(
+                "{}/env/{e}/valueFrom/{}",
+                container.path(),
+                match self.kind {
+                    RefKind::ConfigMap => "configMapKeyRef",
+                    RefKind::Secret => "secretKeyRef",
+                }
+            ),
+        };
+        format!("{base}/{}", self.key)
+    }
+
+    /// `volume "conf"`, `container "app"`, `container "app", variable PASSWORD`.
+    fn what(&self) -> String {
+        match &self.place {
+            Place::Volume { name, .. } | Place::Projected { name, .. } => {
+                format!("volume {name:?}")
+            }
+            Place::EnvFrom(container, _) => container_label(container),
+            Place::Env(container, _, variable) => {
+                format!("{}, variable {variable}", container_label(container))
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -255,76 +329,61 @@ fn is_optional(reference: &Doc<'_>) -> bool {
 /// sources, `envFrom` and `env[].valueFrom`.
 fn references<'a>(sts: &StatefulSet<'a>) -> Vec<Reference<'a>> {
     let mut found = Vec::new();
-    let mut push = |kind, source: &'a Doc<'a>, key: &str, path: String, what: String| {
+    let mut push = |kind, source: &'a Doc<'a>, key, place| {
         if let Some(name) = str_of(source, key).filter(|n| !n.is_empty())
             && !is_optional(source)
         {
             found.push(Reference {
                 kind,
                 name,
-                path: format!("{path}/{key}"),
-                what,
+                place,
+                key,
             });
         }
     };
-    for (v, volume) in sts.volumes().iter().enumerate() {
-        let volume_name = str_of(volume, "name").unwrap_or("?");
-        let base = format!("/spec/template/spec/volumes/{v}");
-        let what = format!("volume {volume_name:?}");
-        if let Some(source) = get(volume, "configMap") {
+    for (volume, spec) in sts.volumes().iter().enumerate() {
+        let name = str_of(spec, "name").unwrap_or("?");
+        if let Some(source) = get(spec, "configMap") {
             push(
                 RefKind::ConfigMap,
                 source,
                 "name",
-                format!("{base}/configMap"),
-                what.clone(),
+                Place::Volume { volume, name },
             );
         }
-        if let Some(source) = get(volume, "secret") {
+        if let Some(source) = get(spec, "secret") {
             push(
                 RefKind::Secret,
                 source,
                 "secretName",
-                format!("{base}/secret"),
-                what.clone(),
+                Place::Volume { volume, name },
             );
         }
-        let sources = get(volume, "projected")
+        let sources = get(spec, "projected")
             .map(|p| list(p, "sources"))
             .unwrap_or_default();
-        for (s, projection) in sources.iter().enumerate() {
-            let base = format!("{base}/projected/sources/{s}");
-            if let Some(source) = get(projection, "configMap") {
-                push(
-                    RefKind::ConfigMap,
-                    source,
-                    "name",
-                    format!("{base}/configMap"),
-                    what.clone(),
-                );
+        for (source, projection) in sources.iter().enumerate() {
+            let place = || Place::Projected {
+                volume,
+                name,
+                source,
+            };
+            if let Some(reference) = get(projection, "configMap") {
+                push(RefKind::ConfigMap, reference, "name", place());
             }
-            if let Some(source) = get(projection, "secret") {
-                push(
-                    RefKind::Secret,
-                    source,
-                    "name",
-                    format!("{base}/secret"),
-                    what.clone(),
-                );
+            if let Some(reference) = get(projection, "secret") {
+                push(RefKind::Secret, reference, "name", place());
             }
         }
     }
     for container in sts.containers() {
-        let base = container.path();
-        let what = container_label(&container);
         for (e, source) in list(container.value, "envFrom").iter().enumerate() {
             if let Some(reference) = get(source, "configMapRef") {
                 push(
                     RefKind::ConfigMap,
                     reference,
                     "name",
-                    format!("{base}/envFrom/{e}/configMapRef"),
-                    what.clone(),
+                    Place::EnvFrom(container, e),
                 );
             }
             if let Some(reference) = get(source, "secretRef") {
@@ -332,8 +391,7 @@ fn references<'a>(sts: &StatefulSet<'a>) -> Vec<Reference<'a>> {
                     RefKind::Secret,
                     reference,
                     "name",
-                    format!("{base}/envFrom/{e}/secretRef"),
-                    what.clone(),
+                    Place::EnvFrom(container, e),
                 );
             }
         }
@@ -341,28 +399,12 @@ fn references<'a>(sts: &StatefulSet<'a>) -> Vec<Reference<'a>> {
             let Some(from) = get(variable, "valueFrom") else {
                 continue;
             };
-            let base = format!("{base}/env/{e}/valueFrom");
-            let what = format!(
-                "{what}, variable {}",
-                str_of(variable, "name").unwrap_or("?")
-            );
+            let place = || Place::Env(container, e, str_of(variable, "name").unwrap_or("?"));
             if let Some(reference) = get(from, "configMapKeyRef") {
-                push(
-                    RefKind::ConfigMap,
-                    reference,
-                    "name",
-                    format!("{base}/configMapKeyRef"),
-                    what.clone(),
-                );
+                push(RefKind::ConfigMap, reference, "name", place());
             }
             if let Some(reference) = get(from, "secretKeyRef") {
-                push(
-                    RefKind::Secret,
-                    reference,
-                    "name",
-                    format!("{base}/secretKeyRef"),
-                    what,
-                );
+                push(RefKind::Secret, reference, "name", place());
             }
         }
     }
@@ -394,12 +436,12 @@ fn referenced_objects_exist(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Fi
         let candidates = cx.known.names_in(kind.names(), cx.namespace);
         out.push(Finding::new(
             kind.rule(),
-            reference.path,
+            reference.path(),
             format!(
                 "{} {name:?} ({}) does not exist in namespace {}{}: the pods never start \
                  (CreateContainerConfigError, or a volume that never mounts)",
                 kind.title(),
-                reference.what,
+                reference.what(),
                 cx.namespace,
                 did_you_mean(name, candidates)
             ),
@@ -414,19 +456,20 @@ fn referenced_objects_exist(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Fi
 }
 
 /// What one container asks of each resource: its request, else its limit (the API server
-/// copies a limit into a missing request).
+/// copies a limit into a missing request). Each amount is parsed once.
 fn container_requests<'a>(container: &'a Doc<'a>) -> BTreeMap<&'a str, Quantity> {
     let mut asked = BTreeMap::new();
     let resources = get(container, "resources");
-    for section in ["limits", "requests"] {
-        let Some(amounts) = resources.and_then(|r| map_of(r, section)) else {
-            continue;
-        };
-        for (resource, amount) in amounts.iter() {
-            // A malformed quantity is `schema`'s or `extended-resource-integer`'s business.
-            if let Ok(quantity) = Quantity::from_json(amount) {
-                asked.insert(resource, quantity);
-            }
+    let requests = resources.and_then(|r| map_of(r, "requests"));
+    let limits = resources.and_then(|r| map_of(r, "limits"));
+    let limited = limits
+        .into_iter()
+        .flat_map(|limits| limits.iter())
+        .filter(|(resource, _)| requests.is_none_or(|requests| !requests.contains_key(resource)));
+    for (resource, amount) in requests.into_iter().flat_map(|r| r.iter()).chain(limited) {
+        // A malformed quantity is `schema`'s or `extended-resource-integer`'s business.
+        if let Ok(quantity) = Quantity::from_json(amount) {
+            asked.insert(resource, quantity);
         }
     }
     asked
