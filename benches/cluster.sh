@@ -17,20 +17,24 @@ eval "$(../shared/k8s/up "$dir")"
 export KUBECONFIG
 
 # The objects, written as List documents of 500 (kubectl sends one request per object).
-# Services: 100 namespaces, headless one in four; the cassandra Service of review 029 in
-# default. Nodes: 10 pools in 3 zones, the GPU pools tainted, allocatable set on create.
+# Services: 100 namespaces; the cassandra Service of review 029 in default, headless and
+# selecting its pods, and the StorageClass its claim template names, so that the review is
+# judged and passes: what is measured is the checks, not the reporting of findings. Nodes: 10
+# pools in 3 zones, the GPU pools tainted, allocatable set on create.
 python3 - "$services" "$nodes" "$dir" <<'PY'
 import json, sys
 services, nodes, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 per_ns = max(services // 100, 1)
 objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"team-{n:03}"}}
            for n in range(100)]
+objects.append({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                "metadata": {"name": "fast"}, "provisioner": "example.com/ssd"})
 for i in range(services):
     ns, name = ("default", "cassandra") if i == 0 else (f"team-{i // per_ns:03}", f"service-{i:05}")
     objects.append({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": ns},
         "spec": {"clusterIP": "None", "ports": [{"port": 80}],
-                 "selector": {"app.kubernetes.io/name": name}}})
+                 "selector": {"app": "cassandra"} if i == 0 else {"app.kubernetes.io/name": name}}})
 for i in range(nodes):
     pool = i % 10
     name = f"node-{pool}-{i:05}"

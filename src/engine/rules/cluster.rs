@@ -13,8 +13,6 @@
 //! The governing Service's rules (`service-missing`, `service-headless`, `service-selector`)
 //! live in `services.rs`.
 
-use std::collections::BTreeMap;
-
 use crate::engine::cluster::nodes::{Fit, Placement, Refused, Requirement, Term, Toleration};
 use crate::engine::cluster::{Inventory, Lookup, NamespacedNames};
 use crate::engine::doc::Doc;
@@ -455,10 +453,45 @@ fn referenced_objects_exist(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Fi
     }
 }
 
+/// Amounts per resource, in the order first seen: a pod asks for a handful of resources, so
+/// a list searched in place beats a map (this runs on every StatefulSet the webhook sees).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Amounts<'a>(Vec<(&'a str, Quantity)>);
+
+impl<'a> Amounts<'a> {
+    fn slot(&mut self, resource: &'a str) -> &mut Quantity {
+        let index = match self.0.iter().position(|(r, _)| *r == resource) {
+            Some(index) => index,
+            None => {
+                self.0.push((resource, Quantity::ZERO));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[index].1
+    }
+
+    fn add(&mut self, resource: &'a str, amount: Quantity) {
+        let sum = self.slot(resource);
+        *sum = sum.saturating_add(amount);
+    }
+
+    fn add_all(&mut self, more: &Amounts<'a>) {
+        for &(resource, amount) in &more.0 {
+            self.add(resource, amount);
+        }
+    }
+
+    fn raise_all(&mut self, candidate: &Amounts<'a>) {
+        for &(resource, amount) in &candidate.0 {
+            let peak = self.slot(resource);
+            *peak = (*peak).max(amount);
+        }
+    }
+}
+
 /// What one container asks of each resource: its request, else its limit (the API server
 /// copies a limit into a missing request). Each amount is parsed once.
-fn container_requests<'a>(container: &'a Doc<'a>) -> BTreeMap<&'a str, Quantity> {
-    let mut asked = BTreeMap::new();
+fn container_requests<'a>(container: &'a Doc<'a>, into: &mut Amounts<'a>) {
     let resources = get(container, "resources");
     let requests = resources.and_then(|r| map_of(r, "requests"));
     let limits = resources.and_then(|r| map_of(r, "limits"));
@@ -469,48 +502,34 @@ fn container_requests<'a>(container: &'a Doc<'a>) -> BTreeMap<&'a str, Quantity>
     for (resource, amount) in requests.into_iter().flat_map(|r| r.iter()).chain(limited) {
         // A malformed quantity is `schema`'s or `extended-resource-integer`'s business.
         if let Ok(quantity) = Quantity::from_json(amount) {
-            asked.insert(resource, quantity);
+            into.add(resource, quantity);
         }
-    }
-    asked
-}
-
-fn add<'a>(total: &mut BTreeMap<&'a str, Quantity>, more: &BTreeMap<&'a str, Quantity>) {
-    for (resource, amount) in more {
-        let sum = total.entry(resource).or_insert(Quantity::ZERO);
-        *sum = sum.saturating_add(*amount);
-    }
-}
-
-fn raise<'a>(peak: &mut BTreeMap<&'a str, Quantity>, candidate: &BTreeMap<&'a str, Quantity>) {
-    for (resource, amount) in candidate {
-        let current = peak.entry(resource).or_insert(Quantity::ZERO);
-        *current = (*current).max(*amount);
     }
 }
 
 /// The pod's requests as the scheduler sums them (`PodRequests`), per resource: the larger
 /// of the app containers plus the sidecars, and of each init container plus the sidecars
 /// started before it (KEP-753).
-fn pod_requests<'a>(sts: &StatefulSet<'a>) -> BTreeMap<&'a str, Quantity> {
-    let mut sidecars = BTreeMap::new();
-    let mut init_peak = BTreeMap::new();
+fn pod_requests<'a>(sts: &StatefulSet<'a>) -> Vec<(&'a str, Quantity)> {
+    let mut sidecars = Amounts::default();
+    let mut init_peak = Amounts::default();
     for init in list(sts.pod, ContainerKind::Init.field()) {
-        let asked = container_requests(init);
+        let mut asked = Amounts::default();
+        container_requests(init, &mut asked);
         let mut running = sidecars.clone();
-        add(&mut running, &asked);
-        raise(&mut init_peak, &running);
+        running.add_all(&asked);
+        init_peak.raise_all(&running);
         if str_of(init, "restartPolicy") == Some("Always") {
-            add(&mut sidecars, &asked);
+            sidecars.add_all(&asked);
         }
     }
     let mut app = sidecars;
     for container in list(sts.pod, ContainerKind::App.field()) {
-        add(&mut app, &container_requests(container));
+        container_requests(container, &mut app);
     }
-    raise(&mut app, &init_peak);
-    app.retain(|_, amount| amount.is_positive());
-    app
+    app.raise_all(&init_peak);
+    app.0.retain(|(_, amount)| amount.is_positive());
+    app.0
 }
 
 /// The pod template's nodeSelector, required node affinity and tolerations.
@@ -641,7 +660,7 @@ fn pods_fit_a_node(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
     let Some(nodes) = cx.known.nodes() else {
         return;
     };
-    let requests: Vec<(&str, Quantity)> = pod_requests(sts).into_iter().collect();
+    let requests = pod_requests(sts);
     let placement = placement(sts);
     let (path, message, hint) = match nodes.fit(&requests, &placement) {
         Fit::Fits | Fit::NoNodes => return,
@@ -1130,12 +1149,10 @@ mod tests {
             json!({"requests": {"cpu": "2"}, "limits": {"memory": "2Gi", "cpu": "3"}});
         let normalized = normalize::apply(&web);
         let doc = Doc::from(&normalized);
-        let asked = pod_requests(&StatefulSet::new(&doc));
+        let mut asked = pod_requests(&StatefulSet::new(&doc));
+        asked.sort();
         let q = |t: &str| Quantity::parse(t).unwrap();
         // cpu: max(app 2 + sidecar 1, setup 4 + sidecar 1) = 5; memory: max(2Gi, 1Gi).
-        assert_eq!(
-            asked,
-            BTreeMap::from([("cpu", q("5")), ("memory", q("2Gi"))])
-        );
+        assert_eq!(asked, [("cpu", q("5")), ("memory", q("2Gi"))]);
     }
 }
