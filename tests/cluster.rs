@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{data, default_policy, fixture, statefulsets_in};
+use common::{RECORDED_CREATES, data, default_policy, fixture, statefulsets_in};
 use stsguard::engine::cluster::{Inventory, Known};
 use stsguard::engine::{self, Context, Finding, KubeVersion, Operation, Source};
 use stsguard::server::admission::{self, Outcome, Webhook};
@@ -77,22 +77,8 @@ fn cluster_rule(rule: &str) -> bool {
 #[test]
 fn webhook_and_cli_agree_against_the_same_cluster() {
     let cluster = cluster();
-    let pairs = [
-        ("001", "examples/web.yaml", "web"),
-        ("027", "examples/web-parallel.yaml", "web"),
-        ("029", "examples/cassandra.yaml", "cassandra"),
-        ("033", "examples/mysql.yaml", "test-mysql-123-mysql"),
-        ("035", "examples/gpu-inference.yaml", "llm"),
-        ("037", "examples/gpu-mig-and-vgpu.yaml", "embedder"),
-        ("039", "examples/gpu-mig-and-vgpu.yaml", "notebook"),
-        (
-            "043",
-            "broken/warehouse.yaml",
-            "analytics-warehouse-primary-replica-set-for-reporting-east",
-        ),
-    ];
     let mut tripped = std::collections::BTreeSet::new();
-    for (number, example, name) in pairs {
+    for &(number, example, name) in RECORDED_CREATES {
         let from_webhook = webhook_findings(number, &cluster);
         let from_file = file_findings(example, name, &cluster);
         assert_eq!(from_webhook, from_file, "{number} vs {example}");

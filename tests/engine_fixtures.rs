@@ -96,23 +96,7 @@ fn mysql_example_warns_that_its_claim_template_shadows_a_volume() {
 fn file_and_recorded_create_request_give_the_same_findings() {
     let policy = default_policy();
     // Every recorded CREATE, against the file it was applied from.
-    let pairs = [
-        ("001", "examples/web.yaml", "web"),
-        ("023", "examples/web.yaml", "web"),
-        ("031", "examples/web.yaml", "web"),
-        (
-            "043",
-            "broken/warehouse.yaml",
-            "analytics-warehouse-primary-replica-set-for-reporting-east",
-        ),
-        ("027", "examples/web-parallel.yaml", "web"),
-        ("029", "examples/cassandra.yaml", "cassandra"),
-        ("033", "examples/mysql.yaml", "test-mysql-123-mysql"),
-        ("035", "examples/gpu-inference.yaml", "llm"),
-        ("037", "examples/gpu-mig-and-vgpu.yaml", "embedder"),
-        ("039", "examples/gpu-mig-and-vgpu.yaml", "notebook"),
-    ];
-    for (number, example, name) in pairs {
+    for &(number, example, name) in RECORDED_CREATES {
         let (fixture_name, review) = fixture(number);
         let from_server = review_request_object(&policy, &review["request"]);
         let object = statefulsets_in(&data(example))

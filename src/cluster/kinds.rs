@@ -128,36 +128,33 @@ pub trait Folded:
     /// Puts the state into the inventory as the kind's index.
     fn publish(state: &Self::State, inventory: &mut Inventory);
 
-    /// The list-then-watch stream of the kind, all namespaces.
+    /// The list-then-watch stream of the kind, all namespaces. For `PartialObjectMeta<K>`
+    /// kube asks the API server for metadata only (`PartialObjectMetadata`): never a
+    /// ConfigMap's data or a Secret's.
     fn watch(
         client: Client,
         config: watcher::Config,
-    ) -> BoxStream<'static, watcher::Result<Event<Self>>>;
-    /// One page of a list of the kind, all namespaces.
+    ) -> BoxStream<'static, watcher::Result<Event<Self>>> {
+        watcher::watcher(Api::<Self>::all(client), config).boxed()
+    }
+
+    /// One page of a list of the kind, all namespaces (metadata only, as above).
     fn list(
         client: Client,
         params: ListParams,
-    ) -> BoxFuture<'static, kube::Result<ObjectList<Self>>>;
+    ) -> BoxFuture<'static, kube::Result<ObjectList<Self>>> {
+        async move { Api::<Self>::all(client).list(&params).await }.boxed()
+    }
 }
 
-/// Watches and lists of a kind. For `PartialObjectMeta<K>` kube asks the API server for
-/// metadata only (`PartialObjectMetadata`): never a ConfigMap's data or a Secret's.
-macro_rules! from_api {
-    () => {
-        fn watch(
-            client: Client,
-            config: watcher::Config,
-        ) -> BoxStream<'static, watcher::Result<Event<Self>>> {
-            watcher::watcher(Api::<Self>::all(client), config).boxed()
-        }
-
-        fn list(
-            client: Client,
-            params: ListParams,
-        ) -> BoxFuture<'static, kube::Result<ObjectList<Self>>> {
-            async move { Api::<Self>::all(client).list(&params).await }.boxed()
-        }
-    };
+/// Edits an index behind an `Arc` when `needed` (copying it first if a published inventory
+/// shares it); whether it changed. An event that changes nothing the rules read edits
+/// nothing, so nothing is copied or published.
+fn change<T: Clone>(state: &mut Arc<T>, needed: bool, edit: impl FnOnce(&mut T)) -> bool {
+    if needed {
+        edit(Arc::make_mut(state));
+    }
+    needed
 }
 
 /// `(namespace, name)` of an object.
@@ -177,20 +174,14 @@ impl Folded for Service {
             spec.and_then(|s| s.selector.as_ref())
                 .map(|selector| selector.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         );
-        if state.get(&namespace, &name) == Some(&service) {
-            return false;
-        }
-        Arc::make_mut(state).insert(&namespace, &name, service);
-        true
+        let new = state.get(&namespace, &name) != Some(&service);
+        change(state, new, |s| s.insert(&namespace, &name, service))
     }
 
     fn remove(state: &mut Self::State, object: &Self) -> bool {
         let (namespace, name) = key(object);
-        if state.get(&namespace, &name).is_none() {
-            return false;
-        }
-        Arc::make_mut(state).remove(&namespace, &name);
-        true
+        let there = state.get(&namespace, &name).is_some();
+        change(state, there, |s| s.remove(&namespace, &name))
     }
 
     fn count(state: &Self::State) -> usize {
@@ -200,8 +191,6 @@ impl Folded for Service {
     fn publish(state: &Self::State, inventory: &mut Inventory) {
         inventory.services = Some(Arc::clone(state));
     }
-
-    from_api!();
 }
 
 impl Folded for StorageClass {
@@ -216,20 +205,14 @@ impl Folded for StorageClass {
                 .iter()
                 .map(|(key, value)| (key.as_str(), value.as_str())),
         );
-        if state.get(&name) == Some(&class) {
-            return false;
-        }
-        Arc::make_mut(state).insert(&name, class);
-        true
+        let new = state.get(&name) != Some(&class);
+        change(state, new, |s| s.insert(&name, class))
     }
 
     fn remove(state: &mut Self::State, object: &Self) -> bool {
         let name = object.name_any();
-        if state.get(&name).is_none() {
-            return false;
-        }
-        Arc::make_mut(state).remove(&name);
-        true
+        let there = state.get(&name).is_some();
+        change(state, there, |s| s.remove(&name))
     }
 
     fn count(state: &Self::State) -> usize {
@@ -239,8 +222,6 @@ impl Folded for StorageClass {
     fn publish(state: &Self::State, inventory: &mut Inventory) {
         inventory.storage_classes = Some(Arc::clone(state));
     }
-
-    from_api!();
 }
 
 /// A Node as `node-fit` reads it.
@@ -303,8 +284,6 @@ impl Folded for Node {
     fn publish(state: &Self::State, inventory: &mut Inventory) {
         inventory.nodes = Some(Arc::new(Nodes::new(state.values().cloned())));
     }
-
-    from_api!();
 }
 
 /// Cluster-scoped kinds of which only names are read.
@@ -316,20 +295,14 @@ macro_rules! named {
 
             fn upsert(state: &mut Self::State, object: &Self) -> bool {
                 let name = object.name_any();
-                if state.contains(&name).is_some() {
-                    return false;
-                }
-                Arc::make_mut(state).insert(&name);
-                true
+                let new = state.contains(&name).is_none();
+                change(state, new, |s| s.insert(&name))
             }
 
             fn remove(state: &mut Self::State, object: &Self) -> bool {
                 let name = object.name_any();
-                if state.contains(&name).is_none() {
-                    return false;
-                }
-                Arc::make_mut(state).remove(&name);
-                true
+                let there = state.contains(&name).is_some();
+                change(state, there, |s| s.remove(&name))
             }
 
             fn count(state: &Self::State) -> usize {
@@ -339,8 +312,6 @@ macro_rules! named {
             fn publish(state: &Self::State, inventory: &mut Inventory) {
                 inventory.$field = Some(Arc::clone(state));
             }
-
-            from_api!();
         }
     };
 }
@@ -357,20 +328,14 @@ macro_rules! namespaced_names {
 
             fn upsert(state: &mut Self::State, object: &Self) -> bool {
                 let (namespace, name) = key(object);
-                if state.contains(&namespace, &name).is_some() {
-                    return false;
-                }
-                Arc::make_mut(state).insert(&namespace, &name);
-                true
+                let new = state.contains(&namespace, &name).is_none();
+                change(state, new, |s| s.insert(&namespace, &name))
             }
 
             fn remove(state: &mut Self::State, object: &Self) -> bool {
                 let (namespace, name) = key(object);
-                if state.contains(&namespace, &name).is_none() {
-                    return false;
-                }
-                Arc::make_mut(state).remove(&namespace, &name);
-                true
+                let there = state.contains(&namespace, &name).is_some();
+                change(state, there, |s| s.remove(&namespace, &name))
             }
 
             fn count(state: &Self::State) -> usize {
@@ -380,8 +345,6 @@ macro_rules! namespaced_names {
             fn publish(state: &Self::State, inventory: &mut Inventory) {
                 inventory.$field = Some(Arc::clone(state));
             }
-
-            from_api!();
         }
     };
 }

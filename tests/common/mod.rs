@@ -75,6 +75,25 @@ pub fn kubectl() -> Option<PathBuf> {
     program("kubectl", "KUBECTL")
 }
 
+/// Every recorded CREATE, with the file it was applied from and the StatefulSet's name:
+/// `(fixture number, file under tests/data, name)`.
+pub const RECORDED_CREATES: &[(&str, &str, &str)] = &[
+    ("001", "examples/web.yaml", "web"),
+    ("023", "examples/web.yaml", "web"),
+    ("031", "examples/web.yaml", "web"),
+    (
+        "043",
+        "broken/warehouse.yaml",
+        "analytics-warehouse-primary-replica-set-for-reporting-east",
+    ),
+    ("027", "examples/web-parallel.yaml", "web"),
+    ("029", "examples/cassandra.yaml", "cassandra"),
+    ("033", "examples/mysql.yaml", "test-mysql-123-mysql"),
+    ("035", "examples/gpu-inference.yaml", "llm"),
+    ("037", "examples/gpu-mig-and-vgpu.yaml", "embedder"),
+    ("039", "examples/gpu-mig-and-vgpu.yaml", "notebook"),
+];
+
 /// A recorded AdmissionReview by its number (`"043"`).
 pub fn fixture(number: &str) -> (String, Value) {
     let dir = data("admission-requests");

@@ -529,6 +529,9 @@ fn pod_requests<'a>(sts: &StatefulSet<'a>) -> Vec<(&'a str, Quantity)> {
     }
     app.raise_all(&init_peak);
     app.0.retain(|(_, amount)| amount.is_positive());
+    // By name, not in the order written: the API server sends resources sorted, a file
+    // need not, and the message names them in this order (webhook/CLI parity).
+    app.0.sort_unstable_by_key(|(resource, _)| *resource);
     app.0
 }
 
@@ -761,8 +764,8 @@ mod tests {
     use super::*;
     use crate::engine::cluster::nodes::{HOSTNAME_LABEL, Taint};
     use crate::engine::cluster::{Known, Names, Node, Nodes, StorageClass, StorageClasses};
+    use crate::engine::normalize;
     use crate::engine::rules::testing::{self, hits};
-    use crate::engine::{KubeVersion, normalize};
 
     /// A cluster with one default class `standard`, `fast`, PriorityClass `high`, in
     /// `default`: ServiceAccount `app`, ConfigMap `settings`, Secret `token`; a tainted GPU
@@ -825,25 +828,11 @@ mod tests {
     }
 
     fn run_in(object: &Value, cluster: &Inventory, policy: Value) -> Vec<Finding> {
-        let object = normalize::apply(object);
-        let doc = Doc::from(&object);
-        let policy = testing::policy(policy);
-        let settings = policy.settings_for("default");
-        let cx = Cx {
-            policy: &policy,
-            settings: &settings,
-            namespace: "default",
-            kube_version: KubeVersion::LATEST,
-            strict: false,
-            known: Known {
-                input: None,
-                cluster: Some(cluster),
-            },
-            old: None,
+        let known = Known {
+            input: None,
+            cluster: Some(cluster),
         };
-        let mut out = Vec::new();
-        check(&StatefulSet::new(&doc), &cx, &mut out);
-        out
+        testing::run_known(check, object, &testing::policy(policy), known)
     }
 
     fn run(object: &Value) -> Vec<Finding> {
@@ -1149,8 +1138,7 @@ mod tests {
             json!({"requests": {"cpu": "2"}, "limits": {"memory": "2Gi", "cpu": "3"}});
         let normalized = normalize::apply(&web);
         let doc = Doc::from(&normalized);
-        let mut asked = pod_requests(&StatefulSet::new(&doc));
-        asked.sort();
+        let asked = pod_requests(&StatefulSet::new(&doc));
         let q = |t: &str| Quantity::parse(t).unwrap();
         // cpu: max(app 2 + sidecar 1, setup 4 + sidecar 1) = 5; memory: max(2Gi, 1Gi).
         assert_eq!(asked, [("cpu", q("5")), ("memory", q("2Gi"))]);

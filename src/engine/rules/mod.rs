@@ -53,6 +53,7 @@ pub(crate) mod testing {
     use serde_json::{Value, json};
 
     use super::Cx;
+    use crate::engine::cluster::Known;
     use crate::engine::doc::Doc;
     use crate::engine::finding::Finding;
     use crate::engine::policy::Policy;
@@ -86,6 +87,27 @@ pub(crate) mod testing {
         old: Option<&Value>,
         kube_version: KubeVersion,
     ) -> Vec<Finding> {
+        run_full(check, object, policy, old, kube_version, Known::default())
+    }
+
+    /// Runs one family's check knowing the input's and the cluster's objects (SPEC §8).
+    pub fn run_known(
+        check: Check,
+        object: &Value,
+        policy: &Policy,
+        known: Known<'_>,
+    ) -> Vec<Finding> {
+        run_full(check, object, policy, None, KubeVersion::LATEST, known)
+    }
+
+    fn run_full(
+        check: Check,
+        object: &Value,
+        policy: &Policy,
+        old: Option<&Value>,
+        kube_version: KubeVersion,
+        known: Known<'_>,
+    ) -> Vec<Finding> {
         let object = normalize::apply(object);
         let old = old.map(normalize::apply);
         let (object, old) = (Doc::from(&object), old.as_ref().map(Doc::from));
@@ -96,7 +118,7 @@ pub(crate) mod testing {
             namespace: "default",
             kube_version,
             strict: false,
-            known: crate::engine::cluster::Known::default(),
+            known,
             old: old.as_ref().map(StatefulSet::new),
         };
         let mut out = Vec::new();

@@ -107,10 +107,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::engine::KubeVersion;
     use crate::engine::cluster::{Inventory, Known, Services};
     use crate::engine::rules::testing::{self, hits};
-    use crate::engine::view::StatefulSet;
     use serde_json::{Value, json};
 
     fn run_with_services(object: &Value, services: &[Value]) -> Vec<Finding> {
@@ -119,27 +117,11 @@ mod tests {
 
     /// With `input` from the same files and, when given, the cluster's Services.
     fn run_in(object: &Value, input: &Inventory, cluster: Option<&Inventory>) -> Vec<Finding> {
-        let policy = testing::policy(json!({}));
-        let settings = policy.settings_for("default");
-        let cx = Cx {
-            policy: &policy,
-            settings: &settings,
-            namespace: "default",
-            kube_version: KubeVersion::LATEST,
-            strict: false,
-            known: Known {
-                input: Some(input),
-                cluster,
-            },
-            old: None,
+        let known = Known {
+            input: Some(input),
+            cluster,
         };
-        let mut out = Vec::new();
-        check(
-            &StatefulSet::new(&crate::engine::doc::Doc::from(object)),
-            &cx,
-            &mut out,
-        );
-        out
+        testing::run_known(check, object, &testing::policy(json!({})), known)
     }
 
     fn nginx(spec: Value) -> Value {
