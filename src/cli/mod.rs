@@ -90,9 +90,11 @@ impl PolicyArgs {
 }
 
 fn load_policy(path: &std::path::Path) -> Result<Policy, String> {
+    // Read as text, so a file that is not UTF-8 is "cannot read policy …" here, as it always
+    // was for the CLI (serve words it "not UTF-8 text").
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read policy {}: {e}", path.display()))?;
-    Policy::from_yaml(&text, &path.display().to_string()).map_err(|e| e.to_string())
+    Policy::from_bytes(text.as_bytes(), &path.display().to_string()).map_err(|e| e.to_string())
 }
 
 /// `--kube-version X.Y`

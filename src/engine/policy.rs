@@ -346,6 +346,18 @@ pub struct PolicyError {
     pub problems: Vec<PolicyProblem>,
 }
 
+/// Why the bytes of a policy file were refused: not text, or not a valid policy.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyBytesError {
+    #[error("invalid policy {source_name}: not UTF-8 text ({error})")]
+    NotUtf8 {
+        source_name: String,
+        error: std::str::Utf8Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] PolicyError),
+}
+
 /// One problem in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyProblem {
@@ -401,6 +413,17 @@ impl Policy {
             }
         };
         Policy::from_value(value).map_err(refuse)
+    }
+
+    /// Parses and checks the contents of a policy file, as read: what `serve` (at start and
+    /// at every reload) and the CLI both load a `--policy` file with. `source_name` names it
+    /// in errors. Reading the file is the caller's: the engine does no I/O.
+    pub fn from_bytes(bytes: &[u8], source_name: &str) -> Result<Policy, PolicyBytesError> {
+        let text = std::str::from_utf8(bytes).map_err(|error| PolicyBytesError::NotUtf8 {
+            source_name: source_name.to_string(),
+            error,
+        })?;
+        Ok(Policy::from_yaml(text, source_name)?)
     }
 
     /// Checks a policy given as JSON.
@@ -730,5 +753,25 @@ mod tests {
         assert!(glob_match("team-?-db", "team-a-db"));
         assert!(!glob_match("ml-*", "aml-x"));
         assert!(glob_match("*-prod-*", "a-prod-b"));
+    }
+
+    #[test]
+    fn loads_bytes_as_from_yaml_does_and_names_text_that_is_not_utf8() {
+        let text = format!("{HEADER}spec: {{mode: warn}}\n");
+        let policy = Policy::from_bytes(text.as_bytes(), "p.yaml").unwrap();
+        assert_eq!(policy.document.spec.mode, Mode::Warn);
+
+        let refused = Policy::from_bytes(b"spec: 1\n", "p.yaml").unwrap_err();
+        let from_yaml = load("spec: 1\n").unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            from_yaml.to_string().replace("test.yaml", "p.yaml")
+        );
+
+        let error = Policy::from_bytes(b"apiVersion: \xff\n", "p.yaml").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid policy p.yaml: not UTF-8 text (invalid utf-8 sequence of 1 bytes from index 12)"
+        );
     }
 }

@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 pub use config::{LogFormat, ServeArgs};
 
 use crate::cluster::watch::Watches;
+use crate::engine::policy::PolicyBytesError;
 use crate::engine::{KubeVersion, Policy};
 use conn::{ConnectionLimits, Listening, Transport};
 use metrics::{Listener, Metrics, ReloadResult};
@@ -53,8 +54,8 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Policy(String),
+    #[error(transparent)]
+    Policy(#[from] PolicyBytesError),
     #[error("{what}: {source}")]
     Tls { what: String, source: tls::TlsError },
     #[error("cannot write the ephemeral CA to {path}: {source}")]
@@ -107,14 +108,14 @@ impl Server {
         let policy_source = match &args.policy {
             Some(path) => {
                 let text = read_file(path)?;
-                let policy = parse_policy(path, &text).map_err(StartError::Policy)?;
+                let policy = Policy::from_bytes(&text, &path.display().to_string())?;
                 Some((path.clone(), text, policy))
             }
             None => None,
         };
         let policy = match &policy_source {
             Some((_, _, policy)) => policy.clone(),
-            None => Policy::builtin_default().map_err(|e| StartError::Policy(e.to_string()))?,
+            None => Policy::builtin_default().map_err(PolicyBytesError::from)?,
         };
         let metrics = Metrics::new();
 
@@ -361,12 +362,6 @@ fn read_file(path: &Path) -> Result<Vec<u8>, StartError> {
     })
 }
 
-fn parse_policy(path: &Path, text: &[u8]) -> Result<Policy, String> {
-    let text = std::str::from_utf8(text)
-        .map_err(|e| format!("invalid policy {}: not UTF-8 text ({e})", path.display()))?;
-    Policy::from_yaml(text, &path.display().to_string()).map_err(|e| e.to_string())
-}
-
 /// Generates the ephemeral certificate and writes its CA where the log says.
 fn ephemeral_certificate(
     ca_file: Option<PathBuf>,
@@ -477,10 +472,9 @@ fn warn_if_expired(not_after: i64) {
 }
 
 fn reload_policy(state: &AppState, path: &Path, snapshot: &reload::Snapshot) {
-    let loaded = snapshot
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|files| parse_policy(path, &files[0]));
+    let loaded = snapshot.as_ref().map_err(Clone::clone).and_then(|files| {
+        Policy::from_bytes(&files[0], &path.display().to_string()).map_err(|e| e.to_string())
+    });
     match loaded {
         Ok(policy) => {
             state.policy.store(Arc::new(policy));
