@@ -7,5 +7,6 @@
 pub mod cli;
 pub mod cluster;
 pub mod engine;
+pub mod pki;
 pub mod server;
 pub mod yaml;

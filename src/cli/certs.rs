@@ -17,13 +17,10 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
 use time::{Duration, OffsetDateTime};
 
 use super::{EXIT_OK, EXIT_USAGE};
+use crate::pki;
 
 pub use crate::server::routes::{MUTATE_PATH, VALIDATE_PATH};
 
@@ -163,7 +160,18 @@ fn generate(args: &CertsArgs) -> Result<(), String> {
     };
 
     let now = OffsetDateTime::now_utc();
-    let pair = issue(&args.service, &args.namespace, &names, now, args)?;
+    let ca_name = format!(
+        "stsguard webhook CA for {}.{}.svc",
+        args.service, args.namespace
+    );
+    let pair = pki::issue(&pki::Request {
+        ca_name: &ca_name,
+        names: &names,
+        not_before: now - BACKDATE,
+        ca_not_after: now + Duration::days(i64::from(args.ca_days)),
+        cert_not_after: now + Duration::days(i64::from(args.cert_days)),
+    })
+    .map_err(|e| e.to_string())?;
     let mut ca_bundle = pair.ca_pem.clone();
     if let Some(previous) = previous_ca {
         ca_bundle.push_str(&previous);
@@ -278,85 +286,6 @@ fn first_pem_certificate(text: &str) -> Option<String> {
     let start = text.find(BEGIN)?;
     let end = start + text[start..].find(END)? + END.len();
     Some(format!("{}\n", &text[start..end]))
-}
-
-/// What [`issue`] made: PEM texts and the end of each validity period.
-struct Issued {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-    ca_not_after: OffsetDateTime,
-    cert_not_after: OffsetDateTime,
-}
-
-/// Makes a CA (ECDSA P-256) and a serving certificate it signs for `names`.
-fn issue(
-    service: &str,
-    namespace: &str,
-    names: &[String],
-    now: OffsetDateTime,
-    args: &CertsArgs,
-) -> Result<Issued, String> {
-    let failed = |what: &str, e: rcgen::Error| format!("cannot make the {what}: {e}");
-
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name.push(
-        DnType::CommonName,
-        format!("stsguard webhook CA for {service}.{namespace}.svc"),
-    );
-    ca_params
-        .distinguished_name
-        .push(DnType::OrganizationName, "stsguard");
-    // It signs serving certificates only, never another CA.
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca_params.not_before = now - BACKDATE;
-    ca_params.not_after = now + Duration::days(i64::from(args.ca_days));
-    let ca_not_after = ca_params.not_after;
-    let ca_key = KeyPair::generate().map_err(|e| failed("CA key", e))?;
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(|e| failed("CA certificate", e))?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut params = CertificateParams::default();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, names[0].as_str());
-    params.subject_alt_names = names
-        .iter()
-        .map(|name| match name.parse::<IpAddr>() {
-            Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => name
-                .as_str()
-                .try_into()
-                .map(SanType::DnsName)
-                .map_err(|e| failed("serving certificate", e)),
-        })
-        .collect::<Result<_, _>>()?;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = now - BACKDATE;
-    params.not_after = now + Duration::days(i64::from(args.cert_days));
-    let cert_not_after = params.not_after;
-    let key = KeyPair::generate().map_err(|e| failed("serving key", e))?;
-    let cert = params
-        .signed_by(&key, &issuer)
-        .map_err(|e| failed("serving certificate", e))?;
-
-    Ok(Issued {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        ca_not_after,
-        cert_not_after,
-    })
 }
 
 /// The webhook configurations of `deploy/base/webhooks.yaml` for the Service

@@ -3,7 +3,6 @@
 //! verification, and the ephemeral certificate `serve` uses when given none.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use rustls::crypto::CryptoProvider;
@@ -12,6 +11,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
+use time::{Duration, OffsetDateTime, Time};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::pki;
 
 /// Why a certificate, key or CA was refused.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +34,7 @@ pub enum TlsError {
     #[error("cannot build the TLS configuration: {0}")]
     Config(String),
     #[error("cannot generate the ephemeral certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(#[from] pki::IssueError),
 }
 
 /// The crypto provider stsguard uses everywhere (ring: small and quick to build).
@@ -54,7 +57,7 @@ pub fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServingCert, TlsErro
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::CertificatePem(e.to_string()))?;
     let leaf = chain.first().ok_or(TlsError::NoCertificate)?;
-    let not_after = x509::not_after(leaf).ok_or(TlsError::Validity)?;
+    let not_after = not_after(leaf).ok_or(TlsError::Validity)?;
     // Fixed texts: the PEM parser's messages can quote lines of the file, which for a key
     // file would put key material in the log.
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
@@ -141,171 +144,26 @@ pub fn server_config(
     Ok(config)
 }
 
-/// A CA and a serving certificate signed by it, as PEM.
-#[derive(Clone)]
-pub struct EphemeralPki {
-    /// The CA certificate: what a client must trust.
-    pub ca_pem: String,
-    /// The serving certificate.
-    pub cert_pem: String,
-    /// The serving certificate's private key.
-    pub key_pem: String,
+/// `serve`'s ephemeral pair: a throw-away CA and a serving certificate for `names` (DNS names
+/// or IP addresses), valid from the start of yesterday (UTC, so a client whose clock is a
+/// little behind accepts it) for `days` days.
+pub fn generate_ephemeral(names: &[&str], days: u32) -> Result<pki::Issued, TlsError> {
+    let today = OffsetDateTime::now_utc().replace_time(Time::MIDNIGHT);
+    let until = today + Duration::days(i64::from(days));
+    let names: Vec<String> = names.iter().map(|name| (*name).to_string()).collect();
+    Ok(pki::issue(&pki::Request {
+        ca_name: "stsguard ephemeral CA",
+        names: &names,
+        not_before: today - Duration::days(1),
+        ca_not_after: until,
+        cert_not_after: until,
+    })?)
 }
 
-impl std::fmt::Debug for EphemeralPki {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the key.
-        f.debug_struct("EphemeralPki").finish_non_exhaustive()
-    }
-}
-
-/// Generates a throw-away CA and a serving certificate for `names` (DNS names or IP
-/// addresses), valid from yesterday for `days` days. The CA key is dropped: nothing else
-/// can ever be signed by it.
-pub fn generate_ephemeral(names: &[&str], days: i64) -> Result<EphemeralPki, TlsError> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let today = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64 / 86_400)
-        .unwrap_or(0);
-    let date = |days: i64| {
-        let (y, m, d) = x509::civil_from_days(days);
-        rcgen::date_time_ymd(y, m, d)
-    };
-
-    let ca_key = KeyPair::generate()?;
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name
-        .push(DnType::CommonName, "stsguard ephemeral CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca.not_before = date(today - 1);
-    ca.not_after = date(today + days);
-    let ca_cert = ca.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca, ca_key);
-
-    let key = KeyPair::generate()?;
-    let mut leaf =
-        CertificateParams::new(names.iter().map(|n| (*n).to_string()).collect::<Vec<_>>())?;
-    leaf.distinguished_name.push(
-        DnType::CommonName,
-        names.first().copied().unwrap_or("stsguard"),
-    );
-    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.not_before = date(today - 1);
-    leaf.not_after = date(today + days);
-    let cert = leaf.signed_by(&key, &issuer)?;
-    Ok(EphemeralPki {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
-}
-
-/// The little X.509 reading stsguard needs: the leaf's notAfter, for the expiry metric.
-pub mod x509 {
-    /// One DER element: (tag, contents, rest).
-    fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let (&tag, rest) = input.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (usize::from(first), rest)
-        } else {
-            let count = usize::from(first & 0x7f);
-            if count == 0 || count > 4 || rest.len() < count {
-                return None;
-            }
-            let len = rest[..count]
-                .iter()
-                .fold(0usize, |len, &b| (len << 8) | usize::from(b));
-            (len, &rest[count..])
-        };
-        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-    }
-
-    /// notAfter of a DER certificate, in Unix seconds.
-    pub fn not_after(der: &[u8]) -> Option<i64> {
-        const SEQUENCE: u8 = 0x30;
-        const VERSION: u8 = 0xa0;
-        let (SEQUENCE, certificate, _) = element(der)? else {
-            return None;
-        };
-        let (SEQUENCE, tbs, _) = element(certificate)? else {
-            return None;
-        };
-        // TBSCertificate: [0] version (optional), serialNumber, signature, issuer, validity.
-        let (tag, _, mut rest) = element(tbs)?;
-        if tag == VERSION {
-            rest = element(rest)?.2; // serialNumber
-        }
-        rest = element(rest)?.2; // signature
-        rest = element(rest)?.2; // issuer
-        let (SEQUENCE, validity, _) = element(rest)? else {
-            return None;
-        };
-        let (_, _, validity) = element(validity)?; // notBefore
-        let (tag, time, _) = element(validity)?;
-        parse_time(tag, time)
-    }
-
-    /// UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`).
-    fn parse_time(tag: u8, text: &[u8]) -> Option<i64> {
-        const UTC_TIME: u8 = 0x17;
-        const GENERALIZED_TIME: u8 = 0x18;
-        let text = std::str::from_utf8(text).ok()?.strip_suffix('Z')?;
-        let num = |s: &str| -> Option<i64> {
-            s.bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| s.parse().ok())
-                .flatten()
-        };
-        let (year, rest) = match (tag, text.len()) {
-            (UTC_TIME, 12) => {
-                // RFC 5280: YY ≥ 50 is 19YY.
-                let yy = num(text.get(..2)?)?;
-                (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &text[2..])
-            }
-            (GENERALIZED_TIME, 14) => (num(text.get(..4)?)?, &text[4..]),
-            _ => return None,
-        };
-        let field = |i: usize| num(rest.get(i..i + 2)?);
-        let (month, day) = (field(0)?, field(2)?);
-        let (hour, minute, second) = (field(4)?, field(6)?, field(8)?);
-        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-            return None;
-        }
-        let days = days_from_civil(year, month, day);
-        Some(days * 86_400 + hour * 3600 + minute * 60 + second)
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-    pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-        let y = if month <= 2 { year - 1 } else { year };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (month + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + day - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
-    }
-
-    /// The date of a day number since 1970-01-01.
-    pub fn civil_from_days(days: i64) -> (i32, u8, u8) {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        (year as i32, month as u8, day as u8)
-    }
+/// The leaf's notAfter in Unix seconds, for the expiry metric and the expired warning.
+fn not_after(der: &[u8]) -> Option<i64> {
+    let (_, certificate) = X509Certificate::from_der(der).ok()?;
+    Some(certificate.validity().not_after.timestamp())
 }
 
 #[cfg(test)]
@@ -313,26 +171,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn converts_dates_both_ways() {
-        assert_eq!(x509::days_from_civil(1970, 1, 1), 0);
-        assert_eq!(x509::days_from_civil(2000, 3, 1), 11_017);
-        for days in [-1, 0, 59, 60, 11_016, 20_000, 2_932_896] {
-            let (y, m, d) = x509::civil_from_days(days);
-            assert_eq!(
-                x509::days_from_civil(i64::from(y), i64::from(m), i64::from(d)),
-                days
-            );
-        }
-    }
-
-    #[test]
     fn reads_the_expiry_of_a_generated_certificate() {
         let pki = generate_ephemeral(&["localhost", "127.0.0.1"], 30).unwrap();
         let serving = load_pair(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
         let days_left = (serving.not_after - now) / 86_400;
         assert!((29..=30).contains(&days_left), "{days_left}");
     }
@@ -352,7 +194,7 @@ mod tests {
         ));
         let truncated = &a.cert_pem.as_bytes()[..a.cert_pem.len() / 2];
         assert!(load_pair(truncated, a.key_pem.as_bytes()).is_err());
-        assert!(x509::not_after(b"\x30\x84\xff\xff\xff\xff").is_none());
+        assert!(not_after(b"\x30\x84\xff\xff\xff\xff").is_none());
         // Errors about a key never quote the key file.
         for key in [
             "-----BEGIN PRIVATE KEY-----\nSECRET!SECRET\n-----END PRIVATE KEY-----\n",

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use stsguard::engine::policy::DEFAULT_POLICY_YAML;
-use stsguard::server::tls::{EphemeralPki, generate_ephemeral};
+use stsguard::pki::Issued as EphemeralPki;
+use stsguard::server::tls::generate_ephemeral;
 use tokio::sync::Mutex;
 
 use crate::common::fixture;
