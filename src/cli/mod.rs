@@ -7,6 +7,7 @@ pub mod input;
 pub mod mutate;
 pub mod output;
 pub mod plan;
+pub mod serve;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -118,7 +119,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Certs(args) => certs::run(&args),
-        Command::Serve(args) => crate::server::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Policy { command } => run_policy(command),
     };
     ExitCode::from(code)

@@ -228,7 +228,7 @@ pub struct ServeArgs {
     pub cluster_secrets: bool,
 
     /// Kubernetes version of the cluster, for the rules whose limits changed over time.
-    #[arg(long, value_name = "X.Y", env = "STSGUARD_KUBE_VERSION", value_parser = crate::cli::parse_kube_version)]
+    #[arg(long, value_name = "X.Y", env = "STSGUARD_KUBE_VERSION")]
     pub kube_version: Option<KubeVersion>,
 
     /// Log format (one line per admission decision).

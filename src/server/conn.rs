@@ -34,7 +34,12 @@ use tokio_rustls::TlsAcceptor;
 
 use super::metrics::{Listener, Metrics, TimeoutPhase};
 use super::routes::AppState;
-use super::stopped;
+
+/// Resolves once the flag turns true (or its sender is gone): the accept loops' and the
+/// reload polls' stop signal.
+pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stopped| *stopped).await;
+}
 
 /// Streams one HTTP/2 connection may have open at once. hyper's default (200) is not part
 /// of its stable API; 100 is what RFC 9113 asks a server to allow at least.

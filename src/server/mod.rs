@@ -9,8 +9,10 @@
 //! - [`metrics`]: Prometheus metrics.
 //!
 //! [`Server::start`] runs everything on the current tokio runtime and reports the bound
-//! addresses, so tests run the real server in-process on `127.0.0.1:0`; [`run`] is the
-//! command around it: logging, signals, exit code.
+//! addresses, so tests run the real server in-process on `127.0.0.1:0`, and
+//! [`Server::shutdown`] stops it as Kubernetes expects. The process around it (runtime,
+//! logging, signals, exit code) is the CLI's `serve` command: the server knows nothing of
+//! processes or the CLI.
 
 pub mod admission;
 pub mod config;
@@ -398,11 +400,6 @@ fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, St
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Resolves once the flag turns true (or its sender is gone).
-pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|stopped| *stopped).await;
-}
-
 fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &reload::Snapshot) {
     let loaded = snapshot
         .as_ref()
@@ -485,150 +482,5 @@ fn reload_policy(state: &AppState, path: &Path, snapshot: &reload::Snapshot) {
             state.metrics.policy_reload(ReloadResult::Failure);
             tracing::error!(%error, "new policy refused; the last good policy stays in force");
         }
-    }
-}
-
-/// The multi-threaded runtime `serve` runs on, with `--workers` threads.
-fn runtime(args: &ServeArgs) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    // Without a count, tokio starts one worker per CPU that `available_parallelism` reports
-    // (affinity and cgroup quota included), or takes TOKIO_WORKER_THREADS.
-    if let Some(workers) = args.workers {
-        runtime.worker_threads(usize::from(workers));
-    }
-    runtime.enable_all().build()
-}
-
-/// Runs `stsguard serve` until SIGTERM or SIGINT; returns the exit code.
-pub fn run(args: &ServeArgs) -> u8 {
-    init_logging(args.log_format, args.log_level);
-    let runtime = match runtime(args) {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            return crate::cli::EXIT_USAGE;
-        }
-    };
-    let code = runtime.block_on(async {
-        // Listen for signals before announcing the addresses: a SIGTERM right after start
-        // must shut down gracefully, not kill the process.
-        let signals = match Signals::new() {
-            Ok(signals) => signals,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot install signal handlers");
-                return crate::cli::EXIT_USAGE;
-            }
-        };
-        let server = match Server::start(args).await {
-            Ok(server) => server,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start");
-                return crate::cli::EXIT_USAGE;
-            }
-        };
-        tracing::info!(
-            admission = %server.admission_addr(),
-            health = %server.health_addr(),
-            "listening"
-        );
-        let signal = signals.recv().await;
-        tracing::info!(signal, "signal received");
-        let report = server.shutdown().await;
-        if !report.drained {
-            tracing::warn!("some requests were still running at the shutdown timeout");
-        }
-        crate::cli::EXIT_OK
-    });
-    // Handshakes still pending belong to no request: do not wait for them.
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    code
-}
-
-fn init_logging(format: LogFormat, level: tracing_subscriber::filter::LevelFilter) {
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::prelude::*;
-    // kube logs each failed list, watch and connection on every retry (at warn and error);
-    // stsguard says once what a failing watch means for its rules, with kube's error
-    // (`cluster::watch`), so kube's own lines show only when debugging.
-    let kube = if level >= LevelFilter::DEBUG {
-        level
-    } else {
-        LevelFilter::OFF
-    };
-    let filter = Targets::new()
-        .with_default(level)
-        .with_target("kube_runtime", kube)
-        .with_target("kube_client", kube);
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    let registry = tracing_subscriber::registry();
-    // Already set (embedded use): keep the existing subscriber.
-    let _ = match format {
-        LogFormat::Json => registry
-            .with(
-                layer
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(false)
-                    .with_filter(filter),
-            )
-            .try_init(),
-        LogFormat::Text => registry.with(layer.with_filter(filter)).try_init(),
-    };
-}
-
-/// SIGTERM (the kubelet stopping the pod) and SIGINT (Ctrl-C).
-struct Signals {
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals {
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn new() -> std::io::Result<Self> {
-        Ok(Signals {})
-    }
-
-    #[cfg(unix)]
-    async fn recv(mut self) -> &'static str {
-        tokio::select! {
-            _ = self.terminate.recv() => "SIGTERM",
-            _ = self.interrupt.recv() => "SIGINT",
-        }
-    }
-
-    #[cfg(not(unix))]
-    async fn recv(self) -> &'static str {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workers_sets_the_runtime_threads() {
-        let args = ServeArgs::from_flags(["--workers", "3"]).unwrap();
-        assert_eq!(runtime(&args).unwrap().metrics().num_workers(), 3);
-        // Unset, one per CPU this process may use.
-        let args = ServeArgs::from_flags(Vec::<String>::new()).unwrap();
-        assert_eq!(args.workers, None);
-        let cpus = std::thread::available_parallelism().unwrap().get();
-        assert_eq!(runtime(&args).unwrap().metrics().num_workers(), cpus);
-        assert!(ServeArgs::from_flags(["--workers", "0"]).is_err());
     }
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::conn::stopped;
+
 /// The contents of the watched files, or why they could not be read.
 pub type Snapshot = Result<Vec<Vec<u8>>, String>;
 
@@ -40,7 +42,7 @@ pub async fn poll<F>(
     ticker.tick().await; // the first tick is immediate; start-up already read the files
     loop {
         tokio::select! {
-            _ = super::stopped(&mut stop) => return,
+            _ = stopped(&mut stop) => return,
             _ = ticker.tick() => {}
         }
         let read = {
