@@ -305,77 +305,124 @@ impl ServeArgs {
     }
 
     /// The certificate and key files, when both are given.
-    pub(crate) fn tls_files(&self) -> Result<Option<(PathBuf, PathBuf)>, String> {
+    pub(crate) fn tls_files(&self) -> Result<Option<(PathBuf, PathBuf)>, TlsFlagsError> {
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
             (None, None) => Ok(None),
-            (Some(_), None) => Err("--tls-cert needs --tls-key".into()),
-            (None, Some(_)) => Err("--tls-key needs --tls-cert".into()),
+            (Some(_), None) => Err(TlsFlagsError::CertWithoutKey),
+            (None, Some(_)) => Err(TlsFlagsError::KeyWithoutCert),
         }
     }
 }
 
+/// Why a duration flag was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{text:?} is not a duration like 250ms, 10s or 2m")]
+    NotANumber { text: String },
+    #[error("unknown unit {unit:?} in {text:?} (use ms, s, m or h)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("{text:?}: {error}")]
+    OutOfRange {
+        text: String,
+        error: std::time::TryFromFloatSecsError,
+    },
+    #[error("{text:?}: a time limit must be more than zero")]
+    ZeroTimeLimit { text: String },
+}
+
+/// Why a size flag was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("{text:?} is not a size like 8MiB or 1048576")]
+    NotANumber { text: String },
+    #[error("unknown unit {unit:?} in {text:?} (use KiB or MiB)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("{text:?} is too large")]
+    TooLarge { text: String },
+    #[error("{text:?} is too small for an AdmissionReview (at least 1KiB)")]
+    TooSmall { text: String },
+}
+
+/// `--tls-cert` and `--tls-key` come as a pair or not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TlsFlagsError {
+    #[error("--tls-cert needs --tls-key")]
+    CertWithoutKey,
+    #[error("--tls-key needs --tls-cert")]
+    KeyWithoutCert,
+}
+
 /// A duration like `250ms`, `10s`, `2m` or `1h` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 250ms, 10s or 2m"))?;
+    let value: f64 = number.parse().map_err(|_| DurationError::NotANumber {
+        text: text.to_string(),
+    })?;
     let seconds = match unit.trim() {
         "ms" => value / 1000.0,
         "" | "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
         other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?} (use ms, s, m or h)"
-            ));
+            return Err(DurationError::UnknownUnit {
+                text: text.to_string(),
+                unit: other.to_string(),
+            });
         }
     };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+    Duration::try_from_secs_f64(seconds).map_err(|error| DurationError::OutOfRange {
+        text: text.to_string(),
+        error,
+    })
 }
 
 /// A [`parse_duration`] that is not zero: a time limit of zero would refuse everything.
-pub fn parse_time_limit(text: &str) -> Result<Duration, String> {
+pub fn parse_time_limit(text: &str) -> Result<Duration, DurationError> {
     let limit = parse_duration(text)?;
     if limit.is_zero() {
-        return Err(format!("{text:?}: a time limit must be more than zero"));
+        return Err(DurationError::ZeroTimeLimit {
+            text: text.to_string(),
+        });
     }
     Ok(limit)
 }
 
 /// A size in bytes like `8MiB`, `512KiB` or `1048576`.
-pub fn parse_size(text: &str) -> Result<usize, String> {
+pub fn parse_size(text: &str) -> Result<usize, SizeError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: usize = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size like 8MiB or 1048576"))?;
+    let value: usize = number.parse().map_err(|_| SizeError::NotANumber {
+        text: text.to_string(),
+    })?;
     let factor = match unit.trim() {
         "" | "B" => 1,
         "K" | "KiB" | "Ki" => 1 << 10,
         "M" | "MiB" | "Mi" => 1 << 20,
         "G" | "GiB" | "Gi" => 1 << 30,
         other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?} (use KiB or MiB)"
-            ));
+            return Err(SizeError::UnknownUnit {
+                text: text.to_string(),
+                unit: other.to_string(),
+            });
         }
     };
     let bytes = value
         .checked_mul(factor)
-        .ok_or_else(|| format!("{text:?} is too large"))?;
+        .ok_or_else(|| SizeError::TooLarge {
+            text: text.to_string(),
+        })?;
     if bytes < 1024 {
-        return Err(format!(
-            "{text:?} is too small for an AdmissionReview (at least 1KiB)"
-        ));
+        return Err(SizeError::TooSmall {
+            text: text.to_string(),
+        });
     }
     Ok(bytes)
 }
@@ -392,7 +439,10 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("10 parsecs").is_err());
+        assert_eq!(
+            parse_duration("10 parsecs").unwrap_err().to_string(),
+            r#"unknown unit "parsecs" in "10 parsecs" (use ms, s, m or h)"#
+        );
     }
 
     #[test]
@@ -411,6 +461,10 @@ mod tests {
         assert!(parse_size("12").is_err());
         assert!(parse_size("8 bananas").is_err());
         assert!(parse_size("99999999999999999999").is_err());
+        assert_eq!(
+            parse_size("12").unwrap_err().to_string(),
+            r#""12" is too small for an AdmissionReview (at least 1KiB)"#
+        );
     }
 
     #[test]
@@ -434,6 +488,11 @@ mod tests {
     #[test]
     fn refuses_a_certificate_without_key() {
         let args = ServeArgs::from_flags(["--tls-cert", "tls.crt"]).unwrap();
-        assert!(args.tls_files().is_err());
+        assert_eq!(args.tls_files(), Err(TlsFlagsError::CertWithoutKey));
+        let args = ServeArgs::from_flags(["--tls-key", "tls.key"]).unwrap();
+        assert_eq!(
+            args.tls_files().unwrap_err().to_string(),
+            "--tls-key needs --tls-cert"
+        );
     }
 }

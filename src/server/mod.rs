@@ -49,8 +49,8 @@ const EPHEMERAL_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
-    Usage(String),
+    #[error(transparent)]
+    TlsFlags(#[from] config::TlsFlagsError),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -106,7 +106,7 @@ impl Server {
     pub async fn start(args: &ServeArgs) -> Result<Server, StartError> {
         // Compile the StatefulSet schema now rather than in the first request.
         crate::engine::rules::schema::warm_up().map_err(StartError::Schema)?;
-        let tls_files = args.tls_files().map_err(StartError::Usage)?;
+        let tls_files = args.tls_files()?;
         let policy_source = match &args.policy {
             Some(path) => {
                 let text = read_file(path)?;
@@ -400,11 +400,22 @@ fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, St
         .map_err(|source| StartError::Bind { addr, source })
 }
 
+/// Why a reload left the previous certificate, client CA or policy in force.
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    #[error(transparent)]
+    Read(#[from] reload::ReadError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Policy(#[from] PolicyBytesError),
+}
+
 fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &reload::Snapshot) {
     let loaded = snapshot
         .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|files| tls::load_pair(&files[0], &files[1]).map_err(|e| e.to_string()));
+        .map_err(|e| ReloadError::from(e.clone()))
+        .and_then(|files| Ok(tls::load_pair(&files[0], &files[1])?));
     match loaded {
         Ok(serving) => {
             resolver.store(serving.key);
@@ -435,9 +446,10 @@ fn reload_client_ca(
     tls_config: &ArcSwap<rustls::ServerConfig>,
     snapshot: &reload::Snapshot,
 ) {
-    let loaded = snapshot.as_ref().map_err(Clone::clone).and_then(|files| {
-        tls::server_config(resolver.clone(), Some(&files[0])).map_err(|e| e.to_string())
-    });
+    let loaded = snapshot
+        .as_ref()
+        .map_err(|e| ReloadError::from(e.clone()))
+        .and_then(|files| Ok(tls::server_config(resolver.clone(), Some(&files[0]))?));
     match loaded {
         Ok(config) => {
             tls_config.store(Arc::new(config));
@@ -469,9 +481,10 @@ fn warn_if_expired(not_after: i64) {
 }
 
 fn reload_policy(state: &AppState, path: &Path, snapshot: &reload::Snapshot) {
-    let loaded = snapshot.as_ref().map_err(Clone::clone).and_then(|files| {
-        Policy::from_bytes(&files[0], &path.display().to_string()).map_err(|e| e.to_string())
-    });
+    let loaded = snapshot
+        .as_ref()
+        .map_err(|e| ReloadError::from(e.clone()))
+        .and_then(|files| Ok(Policy::from_bytes(&files[0], &path.display().to_string())?));
     match loaded {
         Ok(policy) => {
             state.policy.store(Arc::new(policy));

@@ -14,13 +14,27 @@ use tokio::sync::watch;
 use super::conn::stopped;
 
 /// The contents of the watched files, or why they could not be read.
-pub type Snapshot = Result<Vec<Vec<u8>>, String>;
+pub type Snapshot = Result<Vec<Vec<u8>>, ReadError>;
+
+/// A watched file that could not be read. It keeps the I/O error as text: snapshots are
+/// compared to report each new state once, and `io::Error` has no equality.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read {}: {reason}", path.display())]
+pub struct ReadError {
+    pub path: PathBuf,
+    pub reason: String,
+}
 
 /// Reads every file; the first unreadable one makes the snapshot an error.
 pub fn read_all(paths: &[PathBuf]) -> Snapshot {
     paths
         .iter()
-        .map(|path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display())))
+        .map(|path| {
+            std::fs::read(path).map_err(|e| ReadError {
+                path: path.clone(),
+                reason: e.to_string(),
+            })
+        })
         .collect()
 }
 
