@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::input::{self, SourceFile};
-use super::validate::ObjectRef;
+use super::report::ObjectRef;
 use super::{EXIT_OK, EXIT_USAGE, PolicyArgs};
 use crate::engine::{self, Context, KubeVersion, Operation, Policy, Source};
 
@@ -90,7 +90,7 @@ pub fn mutate_source(
                 if !input::is_statefulset(found.value) {
                     continue;
                 }
-                let object = super::validate::object_ref(found.value, namespace);
+                let object = ObjectRef::statefulset(found.value, namespace);
                 let previous = old.get(&(object.namespace.clone(), object.name.clone()));
                 let operation = if previous.is_some() {
                     Operation::Update
@@ -153,7 +153,7 @@ fn execute(args: &MutateArgs) -> Result<(), String> {
             };
             for found in input::objects_of(value) {
                 if input::is_statefulset(found.value) {
-                    let key = super::validate::object_ref(found.value, &args.policy.namespace);
+                    let key = ObjectRef::statefulset(found.value, &args.policy.namespace);
                     old.insert((key.namespace, key.name), found.value.clone());
                 }
             }
