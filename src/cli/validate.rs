@@ -8,10 +8,10 @@ use clap::Args;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::input::{self, FoundObject, SourceFile};
+use super::input::{self, FoundObject, InputError, SourceFile};
 use super::output::{self, OutputFormat};
 use super::report::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
-use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FailOn, PolicyArgs, parse_kube_version};
+use super::{EXIT_FINDINGS, EXIT_OK, FailOn, PolicyArgs, parse_kube_version, print};
 use crate::engine::cluster::{Inventory, Known};
 use crate::engine::{
     self, Context, Finding, KubeVersion, NotJudged, Operation, Policy, Severity, Source,
@@ -62,25 +62,39 @@ pub struct ValidateArgs {
     pub cluster_secrets: bool,
 }
 
+/// Why a run could not review its input: a usage problem (exit 2), never a finding.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// `--policy` (or the built-in policy) could not be loaded; the message names every problem.
+    #[error("{0}")]
+    Policy(String),
+    #[error("no input: name files or directories, or - to read stdin")]
+    NoInput,
+    #[error("stdin (-) can be read only once")]
+    StdinTwice,
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("--cluster: cannot start the runtime: {source}")]
+    ClusterRuntime { source: std::io::Error },
+    #[error("--cluster: {source}")]
+    ClusterConnect {
+        source: crate::cluster::ConnectError,
+    },
+    #[error("--cluster: cannot list the cluster's objects: {source}")]
+    ClusterList { source: kube::Error },
+}
+
 /// Runs `stsguard validate` and returns the exit code.
 pub fn run(args: &ValidateArgs) -> u8 {
-    match execute(args) {
-        Ok(report) => {
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
-            if let Err(e) = output::write(&mut out, args.output, &report) {
-                // A closed pipe (`| head`) is not worth a message.
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    eprintln!("stsguard: cannot write output: {e}");
-                }
-            }
-            exit_code(&report, args.fail_on)
-        }
-        Err(message) => {
-            eprintln!("stsguard: {message}");
-            EXIT_USAGE
-        }
+    let report = match execute(args) {
+        Ok(report) => report,
+        Err(error) => return print::failure(&error),
+    };
+    if let Err(error) = print::stdout(|out| output::write(out, args.output, &report)) {
+        // Said, but the findings still decide the exit code.
+        eprintln!("stsguard: {error}");
     }
+    exit_code(&report, args.fail_on)
 }
 
 /// The exit code for `--fail-on`.
@@ -97,8 +111,8 @@ fn exit_code(report: &Report, fail_on: FailOn) -> u8 {
 }
 
 /// Reads the input and reviews every StatefulSet. `Err` is a usage problem (exit 2).
-pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
-    let mut policy = args.policy.load()?;
+pub fn execute(args: &ValidateArgs) -> Result<Report, ValidateError> {
+    let mut policy = args.policy.load().map_err(ValidateError::Policy)?;
     if args.include_exempt {
         // Judged as if the policy exempted nothing: the engine's own decision, with one input
         // changed, rather than a second notion of "exempt" in the CLI.
@@ -106,14 +120,14 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
     }
     let paths = if args.paths.is_empty() {
         if std::io::stdin().is_terminal() {
-            return Err("no input: name files or directories, or - to read stdin".into());
+            return Err(ValidateError::NoInput);
         }
         vec![PathBuf::from("-")]
     } else {
         args.paths.clone()
     };
     if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
-        return Err("stdin (-) can be read only once".into());
+        return Err(ValidateError::StdinTwice);
     }
     let files = input::expand_paths(&paths)?;
     let sources: Vec<SourceFile> = files
@@ -142,7 +156,7 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
 /// `--cluster`: lists what the cluster rules read, once. A kind that may not be listed is
 /// reported on stderr and its rules are off; a cluster that cannot be reached at all is a
 /// usage error (exit 2): the run was asked to judge against it.
-fn list_cluster(args: &ValidateArgs) -> Result<Inventory, String> {
+fn list_cluster(args: &ValidateArgs) -> Result<Inventory, ValidateError> {
     let target = crate::cluster::Target {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
@@ -150,15 +164,15 @@ fn list_cluster(args: &ValidateArgs) -> Result<Inventory, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("--cluster: cannot start the runtime: {e}"))?;
+        .map_err(|source| ValidateError::ClusterRuntime { source })?;
     let listed = runtime.block_on(async {
         let client = target
             .client()
             .await
-            .map_err(|e| format!("--cluster: {e}"))?;
+            .map_err(|source| ValidateError::ClusterConnect { source })?;
         crate::cluster::list::list(client, args.cluster_secrets)
             .await
-            .map_err(|e| format!("--cluster: cannot list the cluster's objects: {e}"))
+            .map_err(|source| ValidateError::ClusterList { source })
     })?;
     for (kind, why) in &listed.unavailable {
         eprintln!(
