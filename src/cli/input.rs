@@ -20,8 +20,7 @@ pub struct SourceFile {
     pub documents: Vec<Result<Document, YamlError>>,
 }
 
-/// Why the input could not be read, or (for the commands that print every document back)
-/// used.
+/// Why the input could not be read or, for a command that needs every document, used.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("cannot read {}: {source}", path.display())]
@@ -37,7 +36,8 @@ pub enum InputError {
 
 impl SourceFile {
     /// The documents in order, a document that is not valid YAML as its located error: for
-    /// `mutate` and `plan`, which print the documents back and so cannot skip one.
+    /// the commands that cannot skip one (`mutate` prints every document back; a `plan` that
+    /// left a StatefulSet out would mislead).
     pub fn documents_or_error(&self) -> impl Iterator<Item = Result<&Document, InputError>> {
         self.documents.iter().map(|document| {
             document.as_ref().map_err(|error| InputError::Syntax {

@@ -49,7 +49,7 @@ pub struct Plan {
     pub pod_management_policy: String,
     pub service_name: Option<String>,
     pub pods: Vec<PodPlan>,
-    /// Ordinals beyond [`MAX_LISTED`] not listed in `pods`.
+    /// Ordinals beyond the first `MAX_LISTED` (1,000), not listed in `pods`.
     pub unlisted: i64,
     /// `sequential` (OrderedReady: each pod waits for the previous one to be Running and
     /// Ready) or `parallel`.
@@ -175,7 +175,7 @@ pub fn run(args: &PlanArgs) -> u8 {
 }
 
 /// The plans of every StatefulSet of the input, in input order. A document that is not
-/// valid YAML fails the run: a plan that silently left a StatefulSet out would mislead.
+/// valid YAML fails the run.
 pub fn execute(args: &PlanArgs) -> Result<Vec<Plan>, InputError> {
     let source = input::read_source(&args.path)?;
     let mut plans = Vec::new();
