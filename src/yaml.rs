@@ -114,25 +114,15 @@ impl Document {
     }
 }
 
-/// A document that is not valid YAML.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A document that is not valid YAML. The message is text: it comes from the YAML parser's
+/// own errors and from ours alike, and is only ever shown.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
 pub struct YamlError {
     pub line: usize,
     pub column: usize,
     pub message: String,
 }
-
-impl std::fmt::Display for YamlError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
-    }
-}
-
-impl std::error::Error for YamlError {}
 
 /// Splits a YAML stream into documents, each parsed on its own: a broken document does not
 /// stop the others. The documents of a long stream are parsed in parallel (rayon); the
@@ -581,8 +571,8 @@ impl Builder {
                 {
                     self.empty = true;
                 }
-                let value =
-                    resolve_scalar(raw, style, tag.as_deref()).map_err(|m| error_at(at, m))?;
+                let value = resolve_scalar(raw, style, tag.as_deref())
+                    .map_err(|e| error_at(at, e.to_string()))?;
                 let node = Node {
                     value,
                     pos: PosTree::leaf(at),
@@ -869,11 +859,25 @@ fn key_string(value: Value) -> Result<String, &'static str> {
 // ---------------------------------------------------------------------------------------------
 // Scalars
 
+/// A scalar whose core-schema tag (`!!bool`, `!!int`, `!!float`) its text does not fit.
+#[derive(Debug, thiserror::Error)]
+#[error("`{raw}` is tagged !!{tag} but is not {expected}")]
+struct TagMismatch {
+    raw: String,
+    tag: &'static str,
+    expected: &'static str,
+}
+
 fn resolve_scalar(
     raw: Cow<'_, str>,
     style: ScalarStyle,
     tag: Option<&Tag>,
-) -> Result<Value, String> {
+) -> Result<Value, TagMismatch> {
+    let mismatch = |raw: &str, tag, expected| TagMismatch {
+        raw: raw.to_string(),
+        tag,
+        expected,
+    };
     if let Some(tag) = tag {
         if tag.is_yaml_core_schema() {
             match tag.suffix.as_str() {
@@ -882,17 +886,16 @@ fn resolve_scalar(
                 "bool" => {
                     return bool_value(&raw)
                         .map(Value::Bool)
-                        .ok_or_else(|| format!("`{raw}` is tagged !!bool but is not a boolean"));
+                        .ok_or_else(|| mismatch(&raw, "bool", "a boolean"));
                 }
                 "int" => {
-                    return int_value(&raw)
-                        .ok_or_else(|| format!("`{raw}` is tagged !!int but is not an integer"));
+                    return int_value(&raw).ok_or_else(|| mismatch(&raw, "int", "an integer"));
                 }
                 "float" => {
                     return int_value(&raw)
                         .or_else(|| float_value(&raw))
                         .or_else(|| special_float(&raw).then(|| Value::String(raw.to_string())))
-                        .ok_or_else(|| format!("`{raw}` is tagged !!float but is not a number"));
+                        .ok_or_else(|| mismatch(&raw, "float", "a number"));
                 }
                 _ => {}
             }

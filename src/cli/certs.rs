@@ -11,6 +11,7 @@ use std::io::{self, Write as _};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context as _, bail};
 use clap::Args;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -19,7 +20,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use time::{Duration, OffsetDateTime};
 
-use super::{EXIT_OK, EXIT_USAGE};
+use super::{EXIT_OK, print};
 use crate::pki;
 
 pub use crate::server::routes::{MUTATE_PATH, VALIDATE_PATH};
@@ -90,21 +91,23 @@ pub struct CertsArgs {
 pub fn run(args: &CertsArgs) -> u8 {
     match generate(args) {
         Ok(()) => EXIT_OK,
-        Err(message) => {
-            eprintln!("stsguard: {message}");
-            EXIT_USAGE
-        }
+        // `{:#}`: each context with the error under it. The errors wrapped here (I/O,
+        // [`pki::IssueError`], [`RenderError`]) have no `source()` that their text already
+        // says, so nothing is printed twice.
+        Err(error) => print::failure(&format_args!("{error:#}")),
     }
 }
 
-fn generate(args: &CertsArgs) -> Result<(), String> {
+/// Only printed, never matched: anyhow.
+fn generate(args: &CertsArgs) -> anyhow::Result<()> {
     check_label(&args.service, "--service")?;
     check_label(&args.namespace, "--namespace")?;
     if args.cert_days > args.ca_days {
-        return Err(format!(
+        bail!(
             "--cert-days {} is longer than --ca-days {}: the certificate would outlive its CA",
-            args.cert_days, args.ca_days
-        ));
+            args.cert_days,
+            args.ca_days
+        );
     }
     let names = subject_alt_names(&args.service, &args.namespace, &args.sans)?;
 
@@ -125,31 +128,31 @@ fn generate(args: &CertsArgs) -> Result<(), String> {
             .map(|path| path.display().to_string())
             .collect();
         if !existing.is_empty() {
-            return Err(format!(
+            bail!(
                 "{} already exist{}; use --force to replace {}",
                 existing.join(", "),
                 if existing.len() == 1 { "s" } else { "" },
                 if existing.len() == 1 { "it" } else { "them" },
-            ));
+            );
         }
     }
     if let Some(dir) = render_target.as_deref().and_then(Path::parent)
         && !dir.as_os_str().is_empty()
         && !dir.is_dir()
     {
-        return Err(format!(
+        bail!(
             "--render-webhooks: directory {} does not exist",
             dir.display()
-        ));
+        );
     }
     let previous_ca = if args.keep_previous_ca {
-        let text = fs::read_to_string(&ca_path).map_err(|e| {
+        let text = fs::read_to_string(&ca_path).with_context(|| {
             format!(
-                "--keep-previous-ca: cannot read the previous CA {}: {e}",
+                "--keep-previous-ca: cannot read the previous CA {}",
                 ca_path.display()
             )
         })?;
-        Some(first_pem_certificate(&text).ok_or_else(|| {
+        Some(first_pem_certificate(&text).with_context(|| {
             format!(
                 "--keep-previous-ca: {} holds no PEM certificate",
                 ca_path.display()
@@ -170,15 +173,14 @@ fn generate(args: &CertsArgs) -> Result<(), String> {
         not_before: now - BACKDATE,
         ca_not_after: now + Duration::days(i64::from(args.ca_days)),
         cert_not_after: now + Duration::days(i64::from(args.cert_days)),
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     let mut ca_bundle = pair.ca_pem.clone();
     if let Some(previous) = previous_ca {
         ca_bundle.push_str(&previous);
     }
 
     fs::create_dir_all(&args.out_dir)
-        .map_err(|e| format!("cannot create {}: {e}", args.out_dir.display()))?;
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
     write_file(&key_path, pair.key_pem.as_bytes(), 0o600, args.force)?;
     write_file(&cert_path, pair.cert_pem.as_bytes(), 0o644, args.force)?;
     write_file(&ca_path, ca_bundle.as_bytes(), 0o644, args.force)?;
@@ -196,7 +198,7 @@ fn generate(args: &CertsArgs) -> Result<(), String> {
             Some(path) => write_file(path, text.as_bytes(), 0o644, args.force)?,
             None => io::stdout()
                 .write_all(text.as_bytes())
-                .map_err(|e| format!("cannot write to stdout: {e}"))?,
+                .context("cannot write to stdout")?,
         }
     }
 
@@ -225,7 +227,7 @@ fn subject_alt_names(
     service: &str,
     namespace: &str,
     sans: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, NameError> {
     let mut names = vec![
         format!("{service}.{namespace}.svc"),
         format!("{service}.{namespace}.svc.cluster.local"),
@@ -244,15 +246,30 @@ fn subject_alt_names(
     Ok(names)
 }
 
+/// A `--service`, `--namespace` or `--san` that cannot name the webhook Service.
+#[derive(Debug, thiserror::Error)]
+pub enum NameError {
+    #[error(
+        "{flag} {value:?} is not a valid name: at most 63 lower-case letters, digits and '-', \
+         starting and ending with a letter or digit"
+    )]
+    Label { flag: &'static str, value: String },
+    #[error(
+        "--san {name:?} is neither an IP address nor a DNS name (lower-case labels of \
+         letters, digits and '-', separated by dots; `*.` allowed in front)"
+    )]
+    San { name: String },
+}
+
 /// A Service name or namespace: an RFC 1123 label (lower-case letters, digits and `-`).
-fn check_label(value: &str, flag: &str) -> Result<(), String> {
+fn check_label(value: &str, flag: &'static str) -> Result<(), NameError> {
     if is_label(value) {
         Ok(())
     } else {
-        Err(format!(
-            "{flag} {value:?} is not a valid name: at most 63 lower-case letters, digits and '-', \
-             starting and ending with a letter or digit"
-        ))
+        Err(NameError::Label {
+            flag,
+            value: value.to_string(),
+        })
     }
 }
 
@@ -267,15 +284,14 @@ fn is_label(value: &str) -> bool {
 }
 
 /// A `--san` that is not an IP address: a DNS name, possibly with a leading `*.` wildcard.
-fn check_dns_name(name: &str) -> Result<(), String> {
+fn check_dns_name(name: &str) -> Result<(), NameError> {
     let labels = name.strip_prefix("*.").unwrap_or(name);
     if name.len() <= 253 && labels.split('.').all(is_label) {
         Ok(())
     } else {
-        Err(format!(
-            "--san {name:?} is neither an IP address nor a DNS name (lower-case labels of \
-             letters, digits and '-', separated by dots; `*.` allowed in front)"
-        ))
+        Err(NameError::San {
+            name: name.to_string(),
+        })
     }
 }
 
@@ -292,7 +308,11 @@ fn first_pem_certificate(text: &str) -> Option<String> {
 /// `<namespace>/<service>`, with `ca_bundle` (PEM) as every webhook's `caBundle` and the
 /// namespaceSelector leaving out `namespace` instead of the base's `stsguard`. YAML, two
 /// documents.
-pub fn render_webhooks(service: &str, namespace: &str, ca_bundle: &[u8]) -> Result<String, String> {
+pub fn render_webhooks(
+    service: &str,
+    namespace: &str,
+    ca_bundle: &[u8],
+) -> Result<String, RenderError> {
     let client_config = |config: &mut WebhookClientConfig| {
         config.ca_bundle = Some(ByteString(ca_bundle.to_vec()));
         if let Some(reference) = config.service.as_mut() {
@@ -302,9 +322,7 @@ pub fn render_webhooks(service: &str, namespace: &str, ca_bundle: &[u8]) -> Resu
     };
     let mut rendered = String::new();
     for document in crate::yaml::parse_stream(WEBHOOKS_YAML) {
-        let value = document
-            .map_err(|e| format!("deploy/base/webhooks.yaml: {e}"))?
-            .value;
+        let value = document.map_err(RenderError::Base)?.value;
         let Some(value) = value else { continue };
         let kind = value
             .get("kind")
@@ -313,8 +331,11 @@ pub fn render_webhooks(service: &str, namespace: &str, ca_bundle: &[u8]) -> Resu
             .to_string();
         let yaml = match kind.as_str() {
             "MutatingWebhookConfiguration" => {
-                let mut configuration: MutatingWebhookConfiguration =
-                    serde_json::from_value(value).map_err(|e| format!("{kind}: {e}"))?;
+                let mut configuration: MutatingWebhookConfiguration = serde_json::from_value(value)
+                    .map_err(|error| RenderError::Decode {
+                        kind: kind.clone(),
+                        error,
+                    })?;
                 for webhook in configuration.webhooks.iter_mut().flatten() {
                     client_config(&mut webhook.client_config);
                     exclude_own_namespace(webhook.namespace_selector.as_mut(), namespace);
@@ -323,7 +344,10 @@ pub fn render_webhooks(service: &str, namespace: &str, ca_bundle: &[u8]) -> Resu
             }
             "ValidatingWebhookConfiguration" => {
                 let mut configuration: ValidatingWebhookConfiguration =
-                    serde_json::from_value(value).map_err(|e| format!("{kind}: {e}"))?;
+                    serde_json::from_value(value).map_err(|error| RenderError::Decode {
+                        kind: kind.clone(),
+                        error,
+                    })?;
                 for webhook in configuration.webhooks.iter_mut().flatten() {
                     client_config(&mut webhook.client_config);
                     exclude_own_namespace(webhook.namespace_selector.as_mut(), namespace);
@@ -331,9 +355,9 @@ pub fn render_webhooks(service: &str, namespace: &str, ca_bundle: &[u8]) -> Resu
                 to_yaml(&configuration)?
             }
             other => {
-                return Err(format!(
-                    "deploy/base/webhooks.yaml: unexpected kind {other:?}"
-                ));
+                return Err(RenderError::UnexpectedKind {
+                    kind: other.to_string(),
+                });
             }
         };
         if !rendered.is_empty() {
@@ -370,8 +394,26 @@ fn exclude_own_namespace(selector: Option<&mut LabelSelector>, namespace: &str) 
     }
 }
 
-fn to_yaml(value: &impl serde::Serialize) -> Result<String, String> {
-    let mut text = serde_saphyr::to_string(value).map_err(|e| e.to_string())?;
+/// Why the webhook configurations of `deploy/base` could not be rendered: the embedded file
+/// is broken, which a test catches before a release. No variant has a `source()`: the text
+/// says the cause once.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("deploy/base/webhooks.yaml: {0}")]
+    Base(crate::yaml::YamlError),
+    #[error("deploy/base/webhooks.yaml: unexpected kind {kind:?}")]
+    UnexpectedKind { kind: String },
+    #[error("{kind}: {error}")]
+    Decode {
+        kind: String,
+        error: serde_json::Error,
+    },
+    #[error("{0}")]
+    Encode(serde_saphyr::ser::Error),
+}
+
+fn to_yaml(value: &impl serde::Serialize) -> Result<String, RenderError> {
+    let mut text = serde_saphyr::to_string(value).map_err(RenderError::Encode)?;
     if !text.ends_with('\n') {
         text.push('\n');
     }
@@ -382,14 +424,14 @@ fn to_yaml(value: &impl serde::Serialize) -> Result<String, String> {
 /// `replace` the file must not exist; with it, a new file is written beside the old one and
 /// renamed over it, so readers never see half a file and an existing file's mode or a symlink
 /// at `path` does not carry over.
-fn write_file(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<(), String> {
-    let failed = |e: io::Error| format!("cannot write {}: {e}", path.display());
+fn write_file(path: &Path, contents: &[u8], mode: u32, replace: bool) -> anyhow::Result<()> {
+    let failed = || format!("cannot write {}", path.display());
     if !replace {
-        let mut file = create_new(path, mode).map_err(failed)?;
+        let mut file = create_new(path, mode).with_context(failed)?;
         return file
             .write_all(contents)
             .and_then(|()| file.sync_all())
-            .map_err(failed);
+            .with_context(failed);
     }
     let name = path
         .file_name()
@@ -401,7 +443,7 @@ fn write_file(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
     }
-    written.map_err(failed)
+    written.with_context(failed)
 }
 
 #[cfg(unix)]

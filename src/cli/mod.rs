@@ -17,7 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::engine::{KubeVersion, Policy};
+use crate::engine::Policy;
+use crate::engine::policy::{PolicyBytesError, PolicyError};
 
 /// Exit code: nothing at or above `--fail-on`.
 pub const EXIT_OK: u8 = 0;
@@ -84,25 +85,40 @@ pub struct PolicyArgs {
 
 impl PolicyArgs {
     /// Loads `--policy`, or the built-in default.
-    pub fn load(&self) -> Result<Policy, String> {
+    pub fn load(&self) -> Result<Policy, LoadPolicyError> {
         match &self.policy {
-            None => Policy::builtin_default().map_err(|e| e.to_string()),
+            None => Ok(Policy::builtin_default()?),
             Some(path) => load_policy(path),
         }
     }
 }
 
-fn load_policy(path: &std::path::Path) -> Result<Policy, String> {
-    // Read as text, so a file that is not UTF-8 is "cannot read policy …" here, as it always
-    // was for the CLI (serve words it "not UTF-8 text").
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read policy {}: {e}", path.display()))?;
-    Policy::from_bytes(text.as_bytes(), &path.display().to_string()).map_err(|e| e.to_string())
+/// Why `--policy` (or the built-in policy) could not be loaded. Each message names every
+/// problem; none has a `source()`, so its text says it once however it is printed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadPolicyError {
+    #[error("cannot read policy {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] PolicyBytesError),
+    #[error(transparent)]
+    Builtin(#[from] PolicyError),
 }
 
-/// `--kube-version X.Y`
-pub fn parse_kube_version(s: &str) -> Result<KubeVersion, String> {
-    s.parse()
+fn load_policy(path: &std::path::Path) -> Result<Policy, LoadPolicyError> {
+    // Read as text, so a file that is not UTF-8 is "cannot read policy …" here, as it always
+    // was for the CLI (serve words it "not UTF-8 text").
+    let text = std::fs::read_to_string(path).map_err(|error| LoadPolicyError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    Ok(Policy::from_bytes(
+        text.as_bytes(),
+        &path.display().to_string(),
+    )?)
 }
 
 /// How serious a finding must be to fail the run.
@@ -128,28 +144,18 @@ pub fn main() -> ExitCode {
 }
 
 fn run_policy(command: PolicyCommand) -> u8 {
-    match command {
-        PolicyCommand::Schema => {
-            match serde_json::to_string_pretty(crate::engine::policy::schema()) {
-                Ok(text) => {
-                    println!("{text}");
-                    EXIT_OK
-                }
-                Err(e) => {
-                    eprintln!("stsguard: {e}");
-                    EXIT_USAGE
-                }
-            }
-        }
-        PolicyCommand::Check { file } => match load_policy(&file) {
-            Ok(_) => {
-                println!("{}: valid policy", file.display());
-                EXIT_OK
-            }
-            Err(e) => {
-                eprintln!("stsguard: {e}");
-                EXIT_USAGE
-            }
-        },
+    // Two unrelated errors, only ever printed: anyhow. Neither has a `source()`, so `{:#}`
+    // prints exactly their text.
+    let done: anyhow::Result<()> = match command {
+        PolicyCommand::Schema => serde_json::to_string_pretty(crate::engine::policy::schema())
+            .map(|text| println!("{text}"))
+            .map_err(anyhow::Error::from),
+        PolicyCommand::Check { file } => load_policy(&file)
+            .map(|_| println!("{}: valid policy", file.display()))
+            .map_err(anyhow::Error::from),
+    };
+    match done {
+        Ok(()) => EXIT_OK,
+        Err(error) => print::failure(&format_args!("{error:#}")),
     }
 }

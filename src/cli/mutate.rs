@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::input::{self, InputError, SourceFile};
 use super::report::ObjectRef;
-use super::{PolicyArgs, print};
+use super::{LoadPolicyError, PolicyArgs, print};
 use crate::engine::{self, Context, EngineError, KubeVersion, Operation, Policy, Source};
 
 #[derive(Debug, Args)]
@@ -62,8 +62,8 @@ pub struct MutatedDocument {
 #[derive(Debug, thiserror::Error)]
 pub enum MutateError {
     /// `--policy` (or the built-in policy) could not be loaded; the message names every problem.
-    #[error("{0}")]
-    Policy(String),
+    #[error(transparent)]
+    Policy(#[from] LoadPolicyError),
     /// Unreadable, or a document that is not valid YAML: `mutate` prints every document back,
     /// so it cannot skip one.
     #[error(transparent)]
@@ -162,7 +162,7 @@ struct Mutation {
 }
 
 fn execute(args: &MutateArgs) -> Result<Mutation, MutateError> {
-    let policy = args.policy.load().map_err(MutateError::Policy)?;
+    let policy = args.policy.load()?;
     let (source, text) = input::read_source_text(&args.path)?;
     let mut old = HashMap::new();
     if let Some(path) = &args.old {

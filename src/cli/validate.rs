@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::input::{self, FoundObject, InputError, SourceFile};
 use super::output::{self, OutputFormat};
 use super::report::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
-use super::{EXIT_FINDINGS, EXIT_OK, FailOn, PolicyArgs, parse_kube_version, print};
+use super::{EXIT_FINDINGS, EXIT_OK, FailOn, LoadPolicyError, PolicyArgs, print};
 use crate::engine::cluster::{Inventory, Known};
 use crate::engine::{
     self, Context, Finding, KubeVersion, NotJudged, Operation, Policy, Severity, Source,
@@ -32,7 +32,7 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub strict: bool,
     /// Kubernetes version to check against (X.Y).
-    #[arg(long, value_name = "X.Y", value_parser = parse_kube_version, default_value_t = KubeVersion::LATEST)]
+    #[arg(long, value_name = "X.Y", default_value_t = KubeVersion::LATEST)]
     pub kube_version: KubeVersion,
     /// Exit 1 when a finding at or above this severity is found.
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
@@ -66,8 +66,8 @@ pub struct ValidateArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
     /// `--policy` (or the built-in policy) could not be loaded; the message names every problem.
-    #[error("{0}")]
-    Policy(String),
+    #[error(transparent)]
+    Policy(#[from] LoadPolicyError),
     #[error("no input: name files or directories, or - to read stdin")]
     NoInput,
     #[error("stdin (-) can be read only once")]
@@ -112,7 +112,7 @@ fn exit_code(report: &Report, fail_on: FailOn) -> u8 {
 
 /// Reads the input and reviews every StatefulSet. `Err` is a usage problem (exit 2).
 pub fn execute(args: &ValidateArgs) -> Result<Report, ValidateError> {
-    let mut policy = args.policy.load().map_err(ValidateError::Policy)?;
+    let mut policy = args.policy.load()?;
     if args.include_exempt {
         // Judged as if the policy exempted nothing: the engine's own decision, with one input
         // changed, rather than a second notion of "exempt" in the CLI.

@@ -58,12 +58,21 @@ impl KubeVersion {
     }
 }
 
+/// A `--kube-version` that is not a Kubernetes version.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a Kubernetes version like 1.29")]
+pub struct KubeVersionError {
+    pub text: String,
+}
+
 impl std::str::FromStr for KubeVersion {
-    type Err = String;
+    type Err = KubeVersionError;
 
     /// `1.29`, `v1.29` or `1.29.3` (the patch level is ignored).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("{s:?} is not a Kubernetes version like 1.29");
+        let bad = || KubeVersionError {
+            text: s.to_string(),
+        };
         let mut parts = s.strip_prefix('v').unwrap_or(s).split('.');
         let major = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
         let minor = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
@@ -440,6 +449,10 @@ mod tests {
         assert_eq!("v1.16.3".parse(), Ok(KubeVersion::new(1, 16)));
         assert!("1".parse::<KubeVersion>().is_err());
         assert!("1.x".parse::<KubeVersion>().is_err());
+        assert_eq!(
+            "1.29.x".parse::<KubeVersion>().unwrap_err().to_string(),
+            r#""1.29.x" is not a Kubernetes version like 1.29"#
+        );
         assert!(KubeVersion::new(1, 28).at_least(1, 16));
     }
 

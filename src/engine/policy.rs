@@ -428,8 +428,9 @@ impl Policy {
 
     /// Checks a policy given as JSON.
     pub fn from_value(value: Value) -> Result<Policy, Vec<PolicyProblem>> {
-        static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> =
-            LazyLock::new(|| jsonschema::validator_for(schema()).map_err(|e| e.to_string()));
+        static VALIDATOR: LazyLock<
+            Result<jsonschema::Validator, jsonschema::ValidationError<'static>>,
+        > = LazyLock::new(|| jsonschema::validator_for(schema()));
         let validator = VALIDATOR.as_ref().map_err(|e| {
             vec![problem(
                 "",

@@ -268,7 +268,7 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
     let (head, body) = request.into_parts();
     let (body, _budget) = match read_body(&head.headers, body, limit, &state.body_budget).await {
         Ok(body) => body,
-        Err(Ok(BodyRefusal::OverBudget { drained })) => {
+        Err(BodyRefusal::OverBudget { drained }) => {
             state.metrics.request(
                 webhook,
                 None,
@@ -294,10 +294,12 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
             }
             return response;
         }
-        Err(Ok(BodyRefusal::Oversize(unread))) => {
+        Err(BodyRefusal::Oversize(unread)) => {
             return too_large(state, webhook, started, &head, unread);
         }
-        Err(Err(reason)) => {
+        Err(BodyRefusal::Unreadable(error)) => {
+            // admission's InputError words it for the client and the log.
+            let reason = format!("the body could not be read: {error}");
             return refuse(state, webhook, started, &InputError::Unreadable(reason));
         }
     };
@@ -354,6 +356,8 @@ enum BodyRefusal {
     /// the rest was read and discarded, so the connection can carry the answer cleanly and
     /// be reused.
     OverBudget { drained: bool },
+    /// The connection failed while the body was being read.
+    Unreadable(axum::Error),
 }
 
 /// What is left of a body refused for its size.
@@ -448,39 +452,39 @@ async fn read_body(
     mut body: Body,
     limit: usize,
     budget: &Arc<Semaphore>,
-) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Result<BodyRefusal, String>> {
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyRefusal> {
     let declared = content_length(headers);
     if declared.is_some_and(|len| len > limit as u64) {
-        return Err(Ok(BodyRefusal::Oversize(Unread {
+        return Err(BodyRefusal::Oversize(Unread {
             body,
             declared_rest: declared,
-        })));
+        }));
     }
     let capacity = declared.map_or(16 * 1024, |len| len as usize).min(limit);
     let mut draw = Draw::new(budget);
     if !draw.cover(capacity) {
-        return Err(Ok(BodyRefusal::OverBudget {
+        return Err(BodyRefusal::OverBudget {
             drained: drain(&mut body, 0, limit).await,
-        }));
+        });
     }
     let mut buffer = Vec::with_capacity(capacity);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Err(format!("the body could not be read: {e}")))?;
+        let frame = frame.map_err(BodyRefusal::Unreadable)?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
         let seen = buffer.len().saturating_add(data.len());
         if seen > limit {
-            return Err(Ok(BodyRefusal::Oversize(Unread {
+            return Err(BodyRefusal::Oversize(Unread {
                 body,
                 declared_rest: declared.map(|len| len.saturating_sub(seen as u64)),
-            })));
+            }));
         }
         if !draw.cover(seen) {
             drop(buffer);
-            return Err(Ok(BodyRefusal::OverBudget {
+            return Err(BodyRefusal::OverBudget {
                 drained: drain(&mut body, seen, limit).await,
-            }));
+            });
         }
         buffer.extend_from_slice(&data);
     }
@@ -749,7 +753,7 @@ mod tests {
         let (body, taken) = pieces(20 * MIB, false);
         let budget = budget_of(64 * MIB);
         let refused = read_body(&length(20 * MIB), body, MIB, &budget).await;
-        let Err(Ok(BodyRefusal::Oversize(unread))) = refused else {
+        let Err(BodyRefusal::Oversize(unread)) = refused else {
             panic!("not refused for its size");
         };
         assert_eq!(unread.declared_rest, Some(20 * MIB as u64));
@@ -762,7 +766,7 @@ mod tests {
         let (body, taken) = pieces(20 * MIB, false);
         let budget = budget_of(64 * MIB);
         let refused = read_body(&HeaderMap::new(), body, MIB, &budget).await;
-        let Err(Ok(BodyRefusal::Oversize(unread))) = refused else {
+        let Err(BodyRefusal::Oversize(unread)) = refused else {
             panic!("not refused for its size");
         };
         assert_eq!(unread.declared_rest, None);

@@ -22,19 +22,33 @@ pub enum TlsError {
     #[error("the certificate file holds no PEM certificate")]
     NoCertificate,
     #[error("the certificate file is not valid PEM: {0}")]
-    CertificatePem(String),
+    CertificatePem(rustls::pki_types::pem::Error),
+    /// A fixed text, never the PEM parser's ([`load_pair`] says why).
     #[error("the key file holds no usable PEM private key: {0}")]
-    KeyPem(String),
+    KeyPem(&'static str),
     #[error("the certificate and key do not form a usable pair: {0}")]
     Pair(rustls::Error),
     #[error("the certificate's validity period cannot be read")]
     Validity,
     #[error("the client CA file holds no usable certificate: {0}")]
-    ClientCa(String),
+    ClientCa(ClientCaError),
     #[error("cannot build the TLS configuration: {0}")]
-    Config(String),
+    Config(rustls::Error),
     #[error("cannot generate the ephemeral certificate: {0}")]
     Generate(#[from] pki::IssueError),
+}
+
+/// Why the client CA file gives no certificate to verify clients with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientCaError {
+    #[error("{0}")]
+    Pem(rustls::pki_types::pem::Error),
+    #[error("{0}")]
+    Certificate(rustls::Error),
+    #[error("no PEM certificate found")]
+    Empty,
+    #[error("{0}")]
+    Verifier(rustls::server::VerifierBuilderError),
 }
 
 /// The crypto provider stsguard uses everywhere (ring: small and quick to build).
@@ -55,22 +69,19 @@ pub struct ServingCert {
 pub fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServingCert, TlsError> {
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::CertificatePem(e.to_string()))?;
+        .map_err(TlsError::CertificatePem)?;
     let leaf = chain.first().ok_or(TlsError::NoCertificate)?;
     let not_after = not_after(leaf).ok_or(TlsError::Validity)?;
     // Fixed texts: the PEM parser's messages can quote lines of the file, which for a key
     // file would put key material in the log.
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
-        TlsError::KeyPem(
-            match e {
-                rustls::pki_types::pem::Error::NoItemsFound => "no PEM private key block found",
-                rustls::pki_types::pem::Error::MissingSectionEnd { .. } => {
-                    "a PEM block has no END line (a partly written file?)"
-                }
-                _ => "malformed PEM",
+        TlsError::KeyPem(match e {
+            rustls::pki_types::pem::Error::NoItemsFound => "no PEM private key block found",
+            rustls::pki_types::pem::Error::MissingSectionEnd { .. } => {
+                "a PEM block has no END line (a partly written file?)"
             }
-            .into(),
-        )
+            _ => "malformed PEM",
+        })
     })?;
     let key = CertifiedKey::from_der(chain, key, &provider()).map_err(TlsError::Pair)?;
     Ok(ServingCert {
@@ -119,23 +130,23 @@ pub fn server_config(
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .map_err(TlsError::Config)?;
     let builder = match client_ca_pem {
         None => builder.with_no_client_auth(),
         Some(pem) => {
             let mut roots = RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| TlsError::ClientCa(e.to_string()))?;
+                let cert = cert.map_err(|e| TlsError::ClientCa(ClientCaError::Pem(e)))?;
                 roots
                     .add(cert)
-                    .map_err(|e| TlsError::ClientCa(e.to_string()))?;
+                    .map_err(|e| TlsError::ClientCa(ClientCaError::Certificate(e)))?;
             }
             if roots.is_empty() {
-                return Err(TlsError::ClientCa("no PEM certificate found".into()));
+                return Err(TlsError::ClientCa(ClientCaError::Empty));
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| TlsError::ClientCa(e.to_string()))?;
+                .map_err(|e| TlsError::ClientCa(ClientCaError::Verifier(e)))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
