@@ -1,8 +1,10 @@
 //! `stsguard certs`, run as a binary into a temporary directory: the files it writes, the chain
 //! they form (checked by a real rustls handshake), and the webhook configurations it renders.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use k8s_openapi::api::admissionregistration::v1::{
@@ -13,19 +15,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
+use common::stsguard;
+
 const SERVICE_NAMES: [&str; 4] = [
     "stsguard.stsguard.svc",
     "stsguard.stsguard.svc.cluster.local",
     "stsguard.stsguard",
     "stsguard",
 ];
-
-fn stsguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .args(args)
-        .output()
-        .expect("run stsguard")
-}
 
 /// Runs `stsguard certs --out-dir DIR ARGS…` and insists on success.
 fn certs(dir: &Path, args: &[&str]) -> Output {

@@ -2,22 +2,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::data;
-
-fn stsguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("STSGUARD_POLICY")
-        .output()
-        .unwrap()
-}
-
-fn stsguard_stdin(args: &[&str], input: &[u8]) -> Output {
-    common::run_stsguard(args, Some(input))
-}
+use common::{data, stsguard, stsguard_stdin};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()

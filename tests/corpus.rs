@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use stsguard::cli::input;
 use stsguard::cli::validate::{ReviewOptions, review_sources};
@@ -90,7 +89,7 @@ fn the_binary_never_exits_2_on_the_corpus() {
     let Some(corpus) = common::shared("corpus/manifests") else {
         return;
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+    let output = common::stsguard_command()
         .args(["validate", "--output", "json"])
         .arg(corpus)
         .output()

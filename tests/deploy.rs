@@ -167,7 +167,7 @@ fn render_self_signed() -> Option<(tempfile::TempDir, Rendered, PathBuf)> {
     copy_tree(&root().join("deploy"), &deploy);
     let overlay = deploy.join("overlays/self-signed");
     let certs = overlay.join("certs");
-    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+    let output = common::stsguard_command()
         .args(["certs", "--out-dir"])
         .arg(&certs)
         .output()
@@ -939,7 +939,7 @@ fn cluster_secrets_component_adds_only_secrets_access_and_the_flag() {
     let temp = tempfile::tempdir().unwrap();
     let deploy = temp.path().join("deploy");
     copy_tree(&root().join("deploy"), &deploy);
-    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+    let output = common::stsguard_command()
         .args(["certs", "--out-dir"])
         .arg(deploy.join("overlays/self-signed/certs"))
         .output()

@@ -2,9 +2,12 @@
 //! and trips its rule (and only the rules listed here), and the binary prints, lists and
 //! suggests as documented.
 
-use std::collections::BTreeSet;
-use std::process::{Command, Output};
+mod common;
 
+use std::collections::BTreeSet;
+use std::process::Output;
+
+use common::stsguard;
 use stsguard::cli::explain::EXPLANATIONS;
 use stsguard::cli::input::parse_source;
 use stsguard::cli::validate::{ReviewOptions, review_sources};
@@ -23,14 +26,6 @@ const COMPANIONS: &[(&str, &[&str])] = &[
         &["claim-template-storage-class"],
     ),
 ];
-
-fn stsguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .args(args)
-        .env_remove("STSGUARD_POLICY")
-        .output()
-        .unwrap()
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()

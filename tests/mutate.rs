@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -180,14 +178,6 @@ fn delete_and_scale_are_never_mutated() {
         .unwrap();
         assert!(result.patch.0.is_empty(), "{name}");
     }
-}
-
-fn stsguard(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
 }
 
 fn write_full_policy(dir: &tempfile::TempDir) -> String {

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use stsguard::cli::output::{self, OutputFormat};
@@ -31,17 +31,13 @@ const INPUTS: &[&[&str]] = &[
 ];
 
 fn validate(format: &str, paths: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .args(["validate", "--output", format])
-        .args(paths)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("STSGUARD_POLICY")
-        .output()
-        .unwrap()
+    let mut args = vec!["validate", "--output", format];
+    args.extend_from_slice(paths);
+    common::stsguard(&args)
 }
 
 fn validate_stdin(format: &str, input: &[u8]) -> Output {
-    common::run_stsguard(&["validate", "--output", format, "-"], Some(input))
+    common::stsguard_stdin(&["validate", "--output", format, "-"], input)
 }
 
 fn stdout(output: &Output) -> String {

@@ -10,7 +10,10 @@ use serde_json::Value;
 fn plan(args: &[&str], stdin: Option<&str>) -> Output {
     let mut all = vec!["plan"];
     all.extend_from_slice(args);
-    common::run_stsguard(&all, stdin.map(str::as_bytes))
+    match stdin {
+        Some(input) => common::stsguard_stdin(&all, input.as_bytes()),
+        None => common::stsguard(&all),
+    }
 }
 
 fn plan_json(args: &[&str], stdin: Option<&str>) -> Value {

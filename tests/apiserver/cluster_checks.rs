@@ -12,7 +12,7 @@
 //! when it never does.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -891,8 +891,8 @@ pub fn cluster_rules_raised_to_error_deny(shared: &Shared) {
 
 /// Runs the built stsguard with `args`, hermetic as [`hermetic`] makes it, plus `env`.
 pub fn run_stsguard(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stsguard"));
-    command.args(args).stdin(Stdio::null());
+    let mut command = crate::common::stsguard_command();
+    command.args(args);
     hermetic(&mut command);
     for (name, value) in env {
         command.env(name, value);

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -185,7 +185,7 @@ pub fn serve_outside_a_pod_leaves_the_cluster_alone(dir: &Path) {
     );
     serve.stop();
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_stsguard"));
+    let mut command = crate::common::stsguard_command();
     command
         .arg("serve")
         .args(["--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"])

@@ -58,28 +58,18 @@ impl Reviews {
     }
 }
 
-/// Runs the built stsguard binary; panics unless it succeeds.
-pub fn stsguard(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .args(args)
-        .env_remove("STSGUARD_POLICY")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+/// `stsguard certs --san 127.0.0.1` into `dir`: the API server calls the webhook by IP, so
+/// the serving certificate must name it. Returns `ca.crt` base64-encoded, as `caBundle` wants it.
+pub fn make_certificates(dir: &Path) -> String {
+    let dir_arg = dir.display().to_string();
+    let args = ["certs", "--out-dir", &dir_arg, "--san", "127.0.0.1"];
+    let output = crate::common::stsguard(&args);
     assert!(
         output.status.success(),
         "stsguard {}: {}",
         args.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// `stsguard certs --san 127.0.0.1` into `dir`: the API server calls the webhook by IP, so
-/// the serving certificate must name it. Returns `ca.crt` base64-encoded, as `caBundle` wants it.
-pub fn make_certificates(dir: &Path) -> String {
-    let dir_arg = dir.display().to_string();
-    stsguard(&["certs", "--out-dir", &dir_arg, "--san", "127.0.0.1"]);
     ca_bundle(dir)
 }
 
@@ -136,7 +126,7 @@ impl Serve {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         let log = dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_stsguard"));
+        let mut command = crate::common::stsguard_command();
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"])

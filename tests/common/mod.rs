@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use stsguard::cli::input;
@@ -182,24 +183,35 @@ pub fn summary(findings: &[Finding]) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Runs the built `stsguard` binary in the crate root, with `stdin` piped in when given
-/// (and closed otherwise), without a policy from the environment.
-pub fn run_stsguard(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
-        .args(args)
+/// The built `stsguard` binary as the tests run it: in the crate root (relative paths are the
+/// repository's), stdin closed, and no policy from the environment (`STSGUARD_POLICY` would
+/// change every finding). Callers add arguments, and environment or stdio of their own.
+pub fn stsguard_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stsguard"));
+    command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("STSGUARD_POLICY")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `stsguard ARGS` ([`stsguard_command`]) to its end, its output captured.
+pub fn stsguard(args: &[&str]) -> Output {
+    stsguard_command().args(args).output().unwrap()
+}
+
+/// [`stsguard`] with `input` on stdin.
+pub fn stsguard_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = stsguard_command()
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(bytes) = stdin {
-        input.write_all(bytes).unwrap();
-    }
-    drop(input);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
     child.wait_with_output().unwrap()
 }

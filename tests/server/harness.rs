@@ -909,7 +909,7 @@ impl ServerProcess {
     /// and `extra` flags, and waits for its `listening` line.
     pub fn spawn(dir: &Path, extra: &[&str]) -> ServerProcess {
         let ca_file = dir.join("ca.crt");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+        let mut child = crate::common::stsguard_command()
             .arg("serve")
             .args([
                 "--listen",
@@ -922,9 +922,7 @@ impl ServerProcess {
             ])
             .arg(&ca_file)
             .args(extra)
-            .env_remove("STSGUARD_POLICY")
             .env_remove("STSGUARD_LOG_LEVEL")
-            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,12 +1,11 @@
 //! The `stsguard serve` process: start-up, SIGTERM with requests in flight, and the
 //! client-certificate requirement.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::fixture;
+use crate::common::{fixture, stsguard_command};
 use crate::harness::{
     Https, RawRequest, ServerProcess, TestServer, client_pki, eventually, http_get,
 };
@@ -74,7 +73,7 @@ async fn sigterm_finishes_requests_in_flight_and_exits_0() {
 
 #[test]
 fn refuses_to_start_on_bad_flags() {
-    let output = Command::new(env!("CARGO_BIN_EXE_stsguard"))
+    let output = stsguard_command()
         .args([
             "serve",
             "--listen",
