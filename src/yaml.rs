@@ -681,7 +681,8 @@ impl Builder {
                         Ok(())
                     }
                     None => {
-                        let name = key_string(node.value).map_err(|m| error_at(key_at, m))?;
+                        let name =
+                            key_string(node.value).map_err(|e| error_at(key_at, e.to_string()))?;
                         *key = Some(PendingKey::Key(name, key_at));
                         Ok(())
                     }
@@ -841,18 +842,25 @@ fn merge_into(
     }
 }
 
+/// A mapping key that sigs.k8s.io/yaml would not turn into a string.
+#[derive(Debug, thiserror::Error)]
+enum KeyError {
+    #[error("a mapping key is null; only string, number and boolean keys are accepted")]
+    Null,
+    #[error(
+        "a mapping key is a list or a mapping; only string, number and boolean keys are accepted"
+    )]
+    Collection,
+}
+
 /// The string form of a mapping key, as sigs.k8s.io/yaml makes it.
-fn key_string(value: Value) -> Result<String, &'static str> {
+fn key_string(value: Value) -> Result<String, KeyError> {
     match value {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Null => Err(
-            "a mapping key is null; only string, number and boolean keys are \
-                            accepted",
-        ),
-        Value::Array(_) | Value::Object(_) => Err("a mapping key is a list or a mapping; only \
-                                                   string, number and boolean keys are accepted"),
+        Value::Null => Err(KeyError::Null),
+        Value::Array(_) | Value::Object(_) => Err(KeyError::Collection),
     }
 }
 
@@ -1588,6 +1596,29 @@ ref: *n
         for (text, line, column) in [("%d", 1, 3), ("%YAML 1.2", 1, 10), ("%d\n", 2, 1)] {
             let err = error(text);
             assert_eq!((err.line, err.column), (line, column), "{text:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn wrongly_tagged_scalars_and_unusable_keys_are_named() {
+        for (text, message) in [
+            ("a: !!int x\n", "`x` is tagged !!int but is not an integer"),
+            ("a: !!bool 1\n", "`1` is tagged !!bool but is not a boolean"),
+            (
+                "a: !!float x\n",
+                "`x` is tagged !!float but is not a number",
+            ),
+            (
+                "null: 1\n",
+                "a mapping key is null; only string, number and boolean keys are accepted",
+            ),
+            (
+                "? [a]\n: 1\n",
+                "a mapping key is a list or a mapping; only string, number and boolean keys \
+                 are accepted",
+            ),
+        ] {
+            assert_eq!(error(text).message, message, "{text:?}");
         }
     }
 
