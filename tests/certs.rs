@@ -474,3 +474,68 @@ fn bad_flags_exit_2_with_a_reason() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
 }
+
+/// Why `certs` refused, word for word: what a user reads on stderr is part of the interface.
+/// The I/O part of a message is the system's own, read back here the same way.
+#[test]
+fn refusals_are_worded_exactly() {
+    let (temp, dir) = out_dir();
+    let out = dir.to_str().unwrap();
+    let refused = |flags: &[&str], out_dir: &str| {
+        let mut args = vec!["certs", "--out-dir", out_dir];
+        args.extend_from_slice(flags);
+        let output = stsguard(&args);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}");
+        String::from_utf8(output.stderr).unwrap()
+    };
+    assert_eq!(
+        refused(&["--ca-days", "10", "--cert-days", "20"], out),
+        "stsguard: --cert-days 20 is longer than --ca-days 10: the certificate would outlive its CA\n"
+    );
+    assert_eq!(
+        refused(&["--service", "Web_Hook"], out),
+        "stsguard: --service \"Web_Hook\" is not a valid name: at most 63 lower-case letters, \
+         digits and '-', starting and ending with a letter or digit\n"
+    );
+    assert_eq!(
+        refused(&["--san", "Upper.example"], out),
+        "stsguard: --san \"Upper.example\" is neither an IP address nor a DNS name (lower-case \
+         labels of letters, digits and '-', separated by dots; `*.` allowed in front)\n"
+    );
+    let nowhere = temp.path().join("nowhere/webhooks.yaml");
+    assert_eq!(
+        refused(&[&format!("--render-webhooks={}", nowhere.display())], out),
+        format!(
+            "stsguard: --render-webhooks: directory {} does not exist\n",
+            temp.path().join("nowhere").display()
+        )
+    );
+    let ca = dir.join("ca.crt");
+    let missing = std::fs::read_to_string(&ca).unwrap_err();
+    assert_eq!(
+        refused(&["--force", "--keep-previous-ca"], out),
+        format!(
+            "stsguard: --keep-previous-ca: cannot read the previous CA {}: {missing}\n",
+            ca.display()
+        )
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    assert_eq!(
+        refused(&["--force", "--keep-previous-ca"], out),
+        format!(
+            "stsguard: --keep-previous-ca: {} holds no PEM certificate\n",
+            ca.display()
+        )
+    );
+    // An out-dir below a regular file cannot be created.
+    let below_a_file = ca.join("certs");
+    let not_a_dir = std::fs::create_dir_all(&below_a_file).unwrap_err();
+    assert_eq!(
+        refused(&[], below_a_file.to_str().unwrap()),
+        format!(
+            "stsguard: cannot create {}: {not_a_dir}\n",
+            below_a_file.display()
+        )
+    );
+}

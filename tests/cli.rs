@@ -341,3 +341,45 @@ fn policy_schema_is_json_schema() {
     let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(jsonschema::meta::is_valid(&schema));
 }
+
+/// Why a policy or a version was refused, word for word, for each command that loads them.
+#[test]
+fn policy_and_version_refusals_are_worded_exactly() {
+    let missing = "tests/data/no-such-policy.yaml";
+    let reason = std::fs::read_to_string(missing).unwrap_err();
+    let expected = format!("stsguard: cannot read policy {missing}: {reason}\n");
+    for args in [
+        &["policy", "check", missing][..],
+        &[
+            "validate",
+            "--policy",
+            missing,
+            "tests/data/examples/web.yaml",
+        ],
+        &[
+            "mutate",
+            "--policy",
+            missing,
+            "tests/data/examples/web.yaml",
+        ],
+    ] {
+        let output = stsguard(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&output), expected, "{args:?}");
+    }
+    let output = stsguard(&[
+        "validate",
+        "--kube-version",
+        "1.x",
+        "tests/data/examples/web.yaml",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with(
+            "error: invalid value '1.x' for '--kube-version <X.Y>': \"1.x\" is not a Kubernetes \
+             version like 1.29\n"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
