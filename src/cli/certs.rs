@@ -92,8 +92,8 @@ pub fn run(args: &CertsArgs) -> u8 {
     match generate(args) {
         Ok(()) => EXIT_OK,
         // `{:#}`: each context with the error under it. The errors wrapped here (I/O,
-        // [`pki::IssueError`], [`RenderError`]) have no `source()` that their text already
-        // says, so nothing is printed twice.
+        // [`NameError`], [`pki::IssueError`], [`RenderError`]) have no `source()` that their
+        // text already says, so nothing is printed twice.
         Err(error) => print::failure(&format_args!("{error:#}")),
     }
 }

@@ -298,7 +298,8 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
             return too_large(state, webhook, started, &head, unread);
         }
         Err(BodyRefusal::Unreadable(error)) => {
-            // admission's InputError words it for the client and the log.
+            // admission::InputError takes the reason as text (it is also what the client
+            // and the log are told), so it is worded here.
             let reason = format!("the body could not be read: {error}");
             return refuse(state, webhook, started, &InputError::Unreadable(reason));
         }
