@@ -2,6 +2,7 @@
 //! [`review`] (or [`review_doc`], the same review of an object read into a [`Doc`]); nothing
 //! else decides a verdict.
 
+pub mod catalog;
 pub mod cluster;
 pub mod defaults;
 pub mod doc;
@@ -11,6 +12,7 @@ pub mod normalize;
 pub mod policy;
 pub mod quantity;
 pub mod rules;
+pub mod severity;
 pub mod suggest;
 pub mod view;
 

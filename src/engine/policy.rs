@@ -12,9 +12,9 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::catalog;
 use super::finding::Severity;
 use super::gpu_models::{self, GpuModel, MigProfile};
-use super::rules::catalog;
 
 /// The policy used when none is given: `policies/default.yaml`, safe for any cluster.
 pub const DEFAULT_POLICY_YAML: &str = include_str!("../../policies/default.yaml");

@@ -3,7 +3,7 @@
 //! The README's rule list, the policy schema's rule names and `stsguard explain` all come
 //! from (or are checked against) this table.
 
-use crate::engine::finding::Severity;
+use crate::engine::severity::Severity;
 
 /// Rule families, one file each under `engine/rules/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
