@@ -1,7 +1,10 @@
-//! Every rule stsguard knows, with its default severity: the rule table of SPEC §3 as data.
+//! Every rule stsguard knows: the rule table of SPEC §3 as data, one record per rule.
 //!
-//! The README's rule list, the policy schema's rule names and `stsguard explain` all come
-//! from (or are checked against) this table.
+//! The records are the Markdown files beside this one, one per family (`names.md`, ...),
+//! compiled in by `build.rs` into [`RuleId`] and [`RULES`]: a malformed record fails the
+//! build. Findings name their rule by [`RuleId`]; the policy schema's rule names,
+//! `stsguard explain`, SARIF's rule descriptors and the README's rule table (by its test) all
+//! read the records.
 
 use crate::engine::severity::Severity;
 
@@ -33,177 +36,69 @@ impl Family {
     }
 }
 
-/// One rule of the catalog.
+/// One rule's record: everything stsguard says about it, from `catalog/<family>.md`.
 #[derive(Debug)]
 pub struct Rule {
     pub id: &'static str,
     pub family: Family,
+    /// The `# heading` of the family's record file (the tests check it against
+    /// [`Family::title`]).
+    pub family_heading: &'static str,
     pub severity: Severity,
     /// One line: what the rule checks.
     pub summary: &'static str,
     /// What goes wrong in a cluster when the rule is ignored.
     pub breaks: &'static str,
+    /// Exactly what the rule checks, with its edge cases and which findings are warnings.
+    pub what: &'static str,
+    /// The Kubernetes behaviour that makes the check necessary.
+    pub why: &'static str,
+    /// How to fix a finding.
+    pub fix: &'static str,
+    /// Policy settings and CLI flags that change the rule's verdicts, beyond its level and
+    /// the ignore annotation (which every rule has).
+    pub knobs: &'static [&'static str],
+    /// A short input that trips the rule with the built-in policy (`stsguard validate`).
+    pub example: &'static str,
+    /// The previous version of the object, for rules that judge updates (`--old`).
+    pub old_example: Option<&'static str>,
+    /// For the rules that judge against the cluster (SPEC §8): the cluster's objects the
+    /// example is judged with (`stsguard validate --cluster`), as YAML documents.
+    pub cluster: Option<&'static str>,
 }
 
-use Family::*;
-use Severity::{Error as E, Warning as W};
+// `RuleId` (one variant per record, in catalog order), `RuleId::ALL` and `RECORDS`.
+include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
-macro_rules! rules {
-    ($($id:literal, $family:ident, $sev:ident, $summary:literal, $breaks:literal;)*) => {
-        /// The catalog, in the order of SPEC §3.
-        pub static RULES: &[Rule] = &[
-            $(Rule { id: $id, family: $family, severity: $sev, summary: $summary, breaks: $breaks },)*
-        ];
-    };
-}
+/// The catalog, in the order of SPEC §3 (and of [`RuleId`]).
+pub static RULES: &[Rule] = &RECORDS;
 
-rules! {
-    "yaml-syntax", Syntax, E,
-        "the input document is valid YAML (offline only)",
-        "kubectl and the API server refuse the whole file";
-    "name-format", Names, E,
-        "metadata.name is a DNS-1123 label: lowercase alphanumerics and '-', alphanumeric at both ends, at most 63 characters",
-        "the pod hostname is invalid and pods are never created";
-    "name-length", Names, E,
-        "metadata.name is at most 52 characters, and pod names (name-ordinal) at most 63",
-        "the controller-revision-hash label exceeds 63 characters: FailedCreate on every pod";
-    "pvc-name", Names, E,
-        "every claim name <claim>-<name>-<ordinal> is a DNS-1123 subdomain of at most 253 characters",
-        "PVC creation fails and the pod waits forever";
-    "service-name", Names, E,
-        "spec.serviceName is set and is a DNS-1035 label",
-        "pods get an invalid subdomain, or no stable network identity";
-    "container-name", Names, E,
-        "container and init-container names are DNS-1123 labels, unique across both lists",
-        "the pod is rejected";
-    "port-name", Names, E,
-        "port names are IANA service names unique per container; ports 1-65535; protocol TCP, UDP or SCTP",
-        "the pod is rejected";
-    "volume-name", Names, E,
-        "pod volumes and claim templates have DNS-1123 label names, unique within each list",
-        "the pod is rejected";
-    "volume-mount-unknown", Volumes, E,
-        "every volumeMount and volumeDevice names a pod volume or a claim template",
-        "the pod is rejected: volumeMounts[0].name: Not found";
-    "claim-template-unused", Volumes, W,
-        "every claim template is mounted by some container",
-        "a PVC per replica is created and billed for nothing";
-    "claim-template-shadows-volume", Volumes, W,
-        "no pod volume has the name of a claim template",
-        "the controller silently replaces the pod volume with the claim";
-    "mount-path-duplicate", Volumes, E,
-        "no two mounts of one container share a mountPath",
-        "the pod is rejected";
-    "sub-path", Volumes, E,
-        "subPath and subPathExpr are relative, without '..', and not both set",
-        "the pod is rejected";
-    "claim-template-access-modes", Volumes, E,
-        "claim templates have valid access modes; ReadWriteOncePod stands alone",
-        "the PVC is rejected";
-    "claim-template-storage", Volumes, E,
-        "claim templates request storage with a valid quantity greater than zero",
-        "the PVC is rejected";
-    "claim-template-volume-mode", Volumes, E,
-        "a Block claim is used only in volumeDevices, a Filesystem claim only in volumeMounts",
-        "the kubelet fails to start the pod";
-    "claim-template-storage-class", Volumes, W,
-        "claim templates name a storage class, or the policy fills one",
-        "PVCs follow whatever the cluster default class is at scale-up time";
-    "extended-resource-integer", Gpu, E,
-        "extended resources (GPUs and other domain-qualified resources) are whole numbers",
-        "the pod is rejected";
-    "extended-resource-limits", Gpu, E,
-        "extended resources are not requested without limits, and requests equal limits",
-        "the pod is rejected: extended resources cannot be overcommitted";
-    "gpu-count", Gpu, E,
-        "whole GPUs per pod do not exceed the policy's gpu.maxPerNode",
-        "no node can hold the pod: it stays Pending forever";
-    "gpu-mig-profile", Gpu, E,
-        "MIG resources name a profile of an allowed GPU model, within its instance count",
-        "no node advertises the resource: the pod stays Pending forever";
-    "gpu-mixed", Gpu, E,
-        "a container does not mix whole GPUs with MIG devices, or two MIG profiles",
-        "which device the container sees is undefined";
-    "gpu-vgpu", Gpu, E,
-        "HAMi vGPU resources are in range (gpucores and gpumem-percentage 0-100, gpumem positive MiB)",
-        "the HAMi scheduler rejects or mis-sizes the pod";
-    "gpu-annotations", Gpu, E,
-        "HAMi and NVIDIA scheduling annotations hold known values",
-        "the scheduler ignores or rejects the pod's GPU placement";
-    "gpu-init-container", Gpu, W,
-        "init containers do not request GPUs",
-        "GPUs are held during init, then reused by app containers";
-    "selector", Spec, E,
-        "spec.selector is present, non-empty and matches the template labels",
-        "the API server rejects the object";
-    "update-strategy", Spec, E,
-        "updateStrategy is RollingUpdate or OnDelete with valid partition and maxUnavailable",
-        "the API server rejects the object";
-    "partition-exceeds-replicas", Spec, W,
-        "a RollingUpdate partition is not beyond the last ordinal",
-        "no pod receives a template change";
-    "pod-management-policy", Spec, E,
-        "podManagementPolicy is OrderedReady or Parallel",
-        "the API server rejects the object";
-    "replicas", Spec, E,
-        "replicas, revisionHistoryLimit, minReadySeconds and ordinals.start are not negative",
-        "the API server rejects the object";
-    "restart-policy", Spec, E,
-        "the pod template's restartPolicy is Always and activeDeadlineSeconds is unset",
-        "the API server rejects the object";
-    "termination-grace", Spec, W,
-        "terminationGracePeriodSeconds is within the policy's bounds",
-        "pods are killed before they shut down cleanly, or block rollouts for hours";
-    "dns-config", Spec, E,
-        "dnsPolicy None comes with nameservers; at most 3 nameservers and the policy's search-domain limit",
-        "the pod is rejected";
-    "api-version", Spec, E,
-        "StatefulSets use apps/v1 (apps/v1beta1 and v1beta2 were removed in Kubernetes 1.16)",
-        "the API server does not know the version: the object is refused";
-    "schema", Spec, E,
-        "the object matches the StatefulSet OpenAPI schema: wrong types are errors, unknown fields warnings",
-        "the API server refuses wrong types and silently drops unknown fields";
-    "service-missing", Services, W,
-        "the Service named by serviceName exists in the StatefulSet's namespace (cluster-aware)",
-        "the pods get no DNS records: <pod>.<service> does not resolve";
-    "service-headless", Services, E,
-        "the Service named by serviceName is headless (clusterIP: None)",
-        "pods get no per-pod DNS records";
-    "service-selector", Services, E,
-        "the governing Service's selector matches the pod template labels",
-        "the Service selects no pods of the StatefulSet: no DNS records";
-    "storage-class-missing", Cluster, W,
-        "claim templates name a StorageClass the cluster has",
-        "the PVCs stay Pending and the pods are never scheduled";
-    "storage-class-no-default", Cluster, W,
-        "a claim template without storageClassName has a default StorageClass to fall back on",
-        "nothing provisions the PVCs: they stay Pending";
-    "node-fit", Cluster, W,
-        "some node the pod may run on (selector, affinity, taints) has the resources one pod requests",
-        "the pods stay Pending: 0/N nodes are available, Insufficient nvidia.com/gpu";
-    "priority-class-missing", Cluster, W,
-        "the pod template's priorityClassName exists",
-        "the API server refuses every pod: FailedCreate";
-    "runtime-class-missing", Cluster, W,
-        "the pod template's runtimeClassName exists",
-        "the API server refuses every pod: FailedCreate";
-    "service-account-missing", Cluster, W,
-        "an explicit serviceAccountName other than default exists in the namespace",
-        "the API server refuses every pod: FailedCreate";
-    "config-map-missing", Cluster, W,
-        "ConfigMaps the pods refer to without optional: true exist (volumes, projected, envFrom, env)",
-        "the pods never start: CreateContainerConfigError or a volume that never mounts";
-    "secret-missing", Cluster, W,
-        "Secrets the pods refer to without optional: true exist (with --cluster-secrets)",
-        "the pods never start: CreateContainerConfigError or a volume that never mounts";
-    "immutable-field", Update, E,
-        "an update changes only the fields the API server lets change",
-        "the API server rejects the update with an opaque message";
+impl RuleId {
+    /// The rule's record.
+    pub fn rule(self) -> &'static Rule {
+        // The records are generated with the enum, one per variant in its order.
+        &RECORDS[self as usize]
+    }
+
+    /// The rule's id, as findings, policies and the ignore annotation spell it.
+    pub fn id(self) -> &'static str {
+        self.rule().id
+    }
+
+    /// The rule's default severity.
+    pub fn severity(self) -> Severity {
+        self.rule().severity
+    }
+
+    /// The rule with exactly this id.
+    pub fn from_id(id: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|rule| rule.id() == id)
+    }
 }
 
 /// The rule with this id.
 pub fn find(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|rule| rule.id == id)
+    RuleId::from_id(id).map(RuleId::rule)
 }
 
 /// The catalog severity of a rule id; `Error` for ids not in the catalog (a programming
@@ -229,5 +124,131 @@ mod tests {
                 rule.id
             );
         }
+    }
+
+    #[test]
+    fn every_rule_id_has_exactly_one_record_in_its_order() {
+        assert_eq!(RULES.len(), RuleId::ALL.len());
+        for (index, rule) in RuleId::ALL.into_iter().enumerate() {
+            assert_eq!(rule as usize, index);
+            assert!(std::ptr::eq(rule.rule(), &RULES[index]));
+            assert_eq!(RuleId::from_id(rule.id()), Some(rule));
+            let holding = RULES.iter().filter(|record| record.id == rule.id()).count();
+            assert_eq!(holding, 1, "{} has {holding} records", rule.id());
+        }
+        assert_eq!(RuleId::from_id("no-such-rule"), None);
+    }
+
+    #[test]
+    fn every_record_has_every_field() {
+        for rule in RULES {
+            for (field, text) in [
+                ("summary", rule.summary),
+                ("breaks", rule.breaks),
+                ("what", rule.what),
+                ("why", rule.why),
+                ("fix", rule.fix),
+                ("example", rule.example),
+            ] {
+                assert!(text.trim().len() > 10, "{}: {field} is too short", rule.id);
+                assert!(!text.contains("\n\n") || field == "example", "{}", rule.id);
+            }
+            for knob in rule.knobs {
+                assert!(knob.trim().len() > 10, "{}: a knob is too short", rule.id);
+            }
+            for example in [Some(rule.example), rule.old_example, rule.cluster]
+                .into_iter()
+                .flatten()
+            {
+                assert!(example.ends_with('\n'), "{}", rule.id);
+                assert!(!example.contains("```"), "{}", rule.id);
+            }
+            assert_eq!(rule.family_heading, rule.family.title(), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn families_are_contiguous_in_catalog_order() {
+        let mut families: Vec<Family> = Vec::new();
+        for rule in RULES {
+            if families.last() != Some(&rule.family) {
+                assert!(!families.contains(&rule.family), "{}", rule.id);
+                families.push(rule.family);
+            }
+        }
+        assert_eq!(families.len(), 8);
+    }
+}
+
+/// The record parser of `build.rs`, for its tests: the records it compiles in are checked
+/// above, malformed ones here.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../../build.rs"]
+mod build_script;
+
+#[cfg(test)]
+mod parser_tests {
+    use super::build_script::parse_file;
+
+    const GOOD: &str = "# Names\n\nIntro.\n\n## some-rule\n\n- severity: warning\n- summary: one\n  line\n- breaks: it\n\n### What\n\nwhat\nwrapped\n\n### Why\n\nwhy\n\n### Fix\n\nfix\n\n### Knobs\n\n- a knob\n  continued\n- another\n\n### Example\n\n```yaml\nkind: StatefulSet\n\nspec: {}\n```\n";
+
+    fn error(text: &str) -> String {
+        match parse_file(text, "Names") {
+            Ok(_) => panic!("parsed:\n{text}"),
+            Err((line, message)) => format!("{line}: {message}"),
+        }
+    }
+
+    #[test]
+    fn parses_a_record() {
+        let records = parse_file(GOOD, "Names").unwrap();
+        assert_eq!(records.len(), 1);
+        let record = &records[0];
+        assert_eq!(record.id, "some-rule");
+        assert_eq!(record.title, "Names");
+        assert_eq!(record.severity.as_deref(), Some("warning"));
+        assert_eq!(record.summary.as_deref(), Some("one line"));
+        assert_eq!(record.what.as_deref(), Some("what wrapped"));
+        assert_eq!(
+            record.knobs.as_deref(),
+            Some(&["a knob continued".to_string(), "another".to_string()][..])
+        );
+        assert_eq!(
+            record.example.as_deref(),
+            Some("kind: StatefulSet\n\nspec: {}\n")
+        );
+        assert_eq!(record.cluster, None);
+    }
+
+    #[test]
+    fn refuses_malformed_records() {
+        for (from, to, expected) in [
+            ("- severity: warning\n", "", "rule some-rule lacks severity"),
+            (
+                "- severity: warning",
+                "- severity: loud",
+                "severity \"loud\"",
+            ),
+            (
+                "- breaks: it\n",
+                "- breaks: it\n- owner: me\n",
+                "unknown field",
+            ),
+            ("### Fix\n\nfix\n", "", "lacks Fix"),
+            ("### Why\n", "### Because\n", "unknown section \"Because\""),
+            ("what\nwrapped\n", "what\n\nwrapped\n", "one paragraph"),
+            ("spec: {}\n```\n", "spec: {}\n", "not closed"),
+            ("```yaml\nkind", "```\nkind", "expected a ```yaml block"),
+            ("## some-rule", "## Some_Rule", "not a kebab-case rule id"),
+            ("# Names\n", "Names\n", "starts with `# Family title`"),
+            ("- another\n", "- another\nnot indented\n", "continuation"),
+        ] {
+            assert!(GOOD.contains(from), "{from:?}");
+            let message = error(&GOOD.replacen(from, to, 1));
+            assert!(message.contains(expected), "{message} lacks {expected:?}");
+        }
+        let twice = format!("{GOOD}\n### Why\n\nagain\n");
+        assert!(error(&twice).contains("given twice"));
     }
 }
