@@ -67,7 +67,11 @@ fn rules_tripped(
         .into_iter()
         .collect();
     let report = review_sources(&[source], &old, &options);
-    report.findings.iter().map(|f| f.finding.rule).collect()
+    report
+        .findings
+        .iter()
+        .map(|f| f.finding.rule.id())
+        .collect()
 }
 
 #[test]

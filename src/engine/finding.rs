@@ -3,13 +3,14 @@
 use serde::Serialize;
 
 // Re-exported: `Severity` is part of what a finding is, and most callers name it from here.
+use super::catalog::RuleId;
 pub use super::severity::Severity;
 
 /// One problem found in one object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Rule id from the catalog (`engine::catalog`).
-    pub rule: &'static str,
+    /// The rule, from the catalog (`engine::catalog`); serialised as its id.
+    pub rule: RuleId,
     pub severity: Severity,
     /// JSON Pointer (RFC 6901) into the object; the field may be missing, in which case
     /// locating tools fall back to its nearest existing parent.
@@ -21,16 +22,16 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding at the rule's default severity from the catalog.
+    /// A finding at the rule's default severity from its record.
     pub fn new(
-        rule: &'static str,
+        rule: RuleId,
         path: impl Into<String>,
         message: impl Into<String>,
         hint: impl Into<String>,
     ) -> Self {
         Finding {
             rule,
-            severity: super::catalog::default_severity(rule),
+            severity: rule.severity(),
             path: path.into(),
             message: message.into(),
             hint: hint.into(),

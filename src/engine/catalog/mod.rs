@@ -6,6 +6,8 @@
 //! `stsguard explain`, SARIF's rule descriptors and the README's rule table (by its test) all
 //! read the records.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
 use crate::engine::severity::Severity;
 
 /// Rule families, one file each under `engine/rules/`.
@@ -96,15 +98,31 @@ impl RuleId {
     }
 }
 
-/// The rule with this id.
-pub fn find(id: &str) -> Option<&'static Rule> {
-    RuleId::from_id(id).map(RuleId::rule)
+impl std::fmt::Display for RuleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
 }
 
-/// The catalog severity of a rule id; `Error` for ids not in the catalog (a programming
-/// error caught by the catalog tests).
-pub fn default_severity(id: &str) -> Severity {
-    find(id).map_or(Severity::Error, |rule| rule.severity)
+/// As its id, in findings and policies.
+impl Serialize for RuleId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
+/// From its id: policy files name rules by id (their schema admits only the catalog's ids, so
+/// a policy with an unknown one is refused before this).
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        RuleId::from_id(&id).ok_or_else(|| de::Error::custom(format!("unknown rule {id:?}")))
+    }
+}
+
+/// The record of the rule with this id (for a user's query; code names a [`RuleId`]).
+pub fn find(id: &str) -> Option<&'static Rule> {
+    RuleId::from_id(id).map(RuleId::rule)
 }
 
 #[cfg(test)]
@@ -137,6 +155,22 @@ mod tests {
             assert_eq!(holding, 1, "{} has {holding} records", rule.id());
         }
         assert_eq!(RuleId::from_id("no-such-rule"), None);
+    }
+
+    #[test]
+    fn rule_ids_read_and_write_as_their_id() {
+        assert_eq!(RuleId::NameLength.to_string(), "name-length");
+        assert_eq!(
+            serde_json::to_string(&RuleId::GpuCount).unwrap(),
+            "\"gpu-count\""
+        );
+        let parsed: RuleId = serde_json::from_str("\"pvc-name\"").unwrap();
+        assert_eq!(parsed, RuleId::PvcName);
+        let unknown = serde_json::from_str::<RuleId>("\"pvc-nam\"").unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown rule \"pvc-nam\""),
+            "{unknown}"
+        );
     }
 
     #[test]

@@ -130,7 +130,10 @@ pub(crate) mod testing {
 
     /// `(rule, path)` of each finding, for compact assertions.
     pub fn hits(findings: &[Finding]) -> Vec<(&'static str, &str)> {
-        findings.iter().map(|f| (f.rule, f.path.as_str())).collect()
+        findings
+            .iter()
+            .map(|f| (f.rule.id(), f.path.as_str()))
+            .collect()
     }
 
     /// A small valid StatefulSet (the seed example `web`), to modify in tests.
