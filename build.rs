@@ -56,7 +56,8 @@ pub struct Record {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    let dir = Path::new("src/engine/catalog");
+    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    let dir = Path::new(&root).join("src/engine/catalog");
     let mut records = Vec::new();
     for (file, family) in FILES {
         let path = dir.join(format!("{file}.md"));

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::engine::IGNORE_ANNOTATION;
-use crate::engine::rules::catalog::{self, Family, Rule};
+use crate::engine::rules::catalog::{self, Family, Rule, RuleId};
 use crate::engine::suggest::edit_distance;
 
 #[derive(Debug, Args)]
@@ -31,16 +31,21 @@ pub enum ExplainFormat {
 }
 
 /// Rules whose findings exist before any object or policy does: no level, no annotation.
-const INPUT_RULES: &[&str] = &["yaml-syntax"];
+const INPUT_RULES: &[RuleId] = &[RuleId::YamlSyntax];
 
 /// Rules that compare with the old object and so can never be ratcheted.
-const UPDATE_RULES: &[&str] = &["immutable-field"];
+const UPDATE_RULES: &[RuleId] = &[RuleId::ImmutableField];
+
+/// Whether `rule` is the record of one of `rules`.
+fn is_one_of(rule: &Rule, rules: &[RuleId]) -> bool {
+    rules.iter().any(|id| std::ptr::eq(id.rule(), rule))
+}
 
 /// The policy notes every rule shares (its level, the ignore annotation, ratcheting),
 /// followed by the rule's own knobs.
 pub fn policy_notes(rule: &Rule) -> Vec<String> {
     let mut notes = Vec::new();
-    if !INPUT_RULES.contains(&rule.id) {
+    if !is_one_of(rule, INPUT_RULES) {
         notes.push(format!(
             "rules: {{{id}: error | warning | off}} in a policy (or under namespaces[].rules for \
              some namespaces) changes its level; the default is {severity}.",
@@ -52,7 +57,7 @@ pub fn policy_notes(rule: &Rule) -> Vec<String> {
              list of rules) turns it off for that object.",
             id = rule.id
         ));
-        if !UPDATE_RULES.contains(&rule.id) {
+        if !is_one_of(rule, UPDATE_RULES) {
             notes.push(
                 "On UPDATE, a finding the old object already had is a warning, never a denial."
                     .to_string(),
