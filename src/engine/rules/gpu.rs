@@ -975,118 +975,26 @@ pub(crate) mod tests {
             .collect()
     }
 
-    /// JSON versions of the seed examples `gpu-inference.yaml` (llm) and
-    /// `gpu-mig-and-vgpu.yaml` (embedder, notebook).
-    pub(crate) fn examples() -> Vec<Value> {
-        vec![
-            json!({
-                "apiVersion": "apps/v1", "kind": "StatefulSet",
-                "metadata": {"name": "llm", "namespace": "default"},
-                "spec": {
-                    "serviceName": "llm", "replicas": 2,
-                    "selector": {"matchLabels": {"app": "llm"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "llm"}},
-                        "spec": {
-                            "containers": [{
-                                "name": "server",
-                                "image": "vllm/vllm-openai:v0.6.3",
-                                "resources": {
-                                    "limits": {"nvidia.com/gpu": 1, "memory": "32Gi"},
-                                    "requests": {"cpu": "4", "memory": "32Gi"}
-                                },
-                                "volumeMounts": [
-                                    {"name": "models", "mountPath": "/models"},
-                                    {"name": "shm", "mountPath": "/dev/shm"}
-                                ]
-                            }],
-                            "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]
-                        }
-                    },
-                    "volumeClaimTemplates": [{
-                        "metadata": {"name": "models"},
-                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "200Gi"}}}
-                    }]
-                }
-            }),
-            json!({
-                "apiVersion": "apps/v1", "kind": "StatefulSet",
-                "metadata": {"name": "embedder"},
-                "spec": {
-                    "serviceName": "embedder", "replicas": 3,
-                    "selector": {"matchLabels": {"app": "embedder"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "embedder"}},
-                        "spec": {"containers": [{
-                            "name": "embedder",
-                            "image": "ghcr.io/example/embedder:1.4",
-                            "resources": {"limits": {"nvidia.com/mig-1g.10gb": 1}},
-                            "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]
-                        }]}
-                    },
-                    "volumeClaimTemplates": [{
-                        "metadata": {"name": "cache"},
-                        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
-                                 "resources": {"requests": {"storage": "20Gi"}}}
-                    }]
-                }
-            }),
-            notebook(),
-        ]
-    }
-
-    fn notebook() -> Value {
-        json!({
-            "apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": "notebook", "annotations": {"nvidia.com/use-gputype": "A100,H100"}},
-            "spec": {
-                "serviceName": "notebook", "replicas": 1,
-                "selector": {"matchLabels": {"app": "notebook"}},
-                "template": {
-                    "metadata": {
-                        "labels": {"app": "notebook"},
-                        "annotations": {
-                            "hami.io/gpu-scheduler-policy": "binpack",
-                            "hami.io/node-scheduler-policy": "spread"
-                        }
-                    },
-                    "spec": {"containers": [{
-                        "name": "jupyter",
-                        "image": "quay.io/jupyter/pytorch-notebook:cuda12-2024-10-14",
-                        "resources": {"limits": {
-                            "nvidia.com/gpu": 1, "nvidia.com/gpumem": 8000, "nvidia.com/gpucores": 30
-                        }},
-                        "volumeMounts": [{"name": "home", "mountPath": "/home/jovyan"}]
-                    }]}
-                },
-                "volumeClaimTemplates": [{
-                    "metadata": {"name": "home"},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}
-                }]
-            }
-        })
-    }
-
     #[test]
     fn seed_examples_and_web_raise_no_errors() {
         assert_eq!(hits(&run(&web())), []);
-        assert_eq!(
-            hits(&run(&crate::engine::rules::volumes::tests::mysql())),
-            []
-        );
-        for sts in examples() {
+        assert_eq!(hits(&run(&testing::mysql())), []);
+        for sts in testing::gpu_examples() {
             let findings = run(&sts);
             assert_eq!(errors(&findings).len(), 0, "{findings:?}");
         }
-        let findings = run(&examples()[1]);
+        let findings = run(&testing::gpu_examples()[1]);
         assert_eq!(hits(&findings), []);
-        let findings = run_policy(&examples()[1], json!({"gpu": {"models": ["A100-80GB"]}}));
+        let findings = run_policy(
+            &testing::gpu_examples()[1],
+            json!({"gpu": {"models": ["A100-80GB"]}}),
+        );
         assert_eq!(hits(&findings), []);
     }
 
     #[test]
     fn warns_that_gpu_annotations_on_the_statefulset_have_no_effect() {
-        let findings = run(&notebook());
+        let findings = run(&testing::notebook());
         assert_eq!(
             owned(&findings),
             [(

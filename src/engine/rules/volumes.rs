@@ -1037,7 +1037,7 @@ pub(crate) mod tests {
 
     #[test]
     fn mysql_example_only_warns_about_the_shadowed_data_volume() {
-        let findings = run(&mysql());
+        let findings = run(&testing::mysql());
         assert_eq!(
             hits(&findings),
             [(
@@ -1050,72 +1050,12 @@ pub(crate) mod tests {
 
     #[test]
     fn gpu_examples_raise_no_volume_errors() {
-        for sts in crate::engine::rules::gpu::tests::examples() {
+        for sts in testing::gpu_examples() {
             let findings = run(&sts);
             assert!(
                 findings.iter().all(|f| f.severity == Severity::Warning),
                 "{findings:?}"
             );
         }
-    }
-
-    /// The volume-relevant parts of the seed example `mysql.yaml`.
-    pub(crate) fn mysql() -> Value {
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "StatefulSet",
-            "metadata": {"name": "test-mysql-123-mysql", "namespace": "default"},
-            "spec": {
-                "replicas": 1,
-                "serviceName": "mysql",
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "mysql"}},
-                "template": {
-                    "metadata": {"labels": {"app.kubernetes.io/name": "mysql"}},
-                    "spec": {
-                        "volumes": [
-                            {"name": "conf", "emptyDir": {}},
-                            {"name": "init-scripts", "emptyDir": {}},
-                            {"name": "config-map", "configMap": {"name": "test-mysql-123-mysql", "defaultMode": 420}},
-                            {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}
-                        ],
-                        "initContainers": [{
-                            "name": "init",
-                            "resources": {},
-                            "volumeMounts": [
-                                {"name": "conf", "mountPath": "/etc/mysql"},
-                                {"name": "config-map", "mountPath": "/mnt/conf"},
-                                {"name": "data", "mountPath": "/var/lib/mysql"}
-                            ]
-                        }],
-                        "containers": [
-                            {"name": "mysql",
-                             "resources": {"limits": {"cpu": "1", "memory": "1Gi"},
-                                           "requests": {"cpu": "100m", "memory": "512Mi"}},
-                             "volumeMounts": [
-                                {"name": "conf", "mountPath": "/etc/mysql"},
-                                {"name": "data", "mountPath": "/var/lib/mysql"}]},
-                            {"name": "sidecar",
-                             "volumeMounts": [
-                                {"name": "conf", "mountPath": "/etc/mysql"},
-                                {"name": "data", "mountPath": "/var/lib/mysql"}]},
-                            {"name": "metrics-exporter"},
-                            {"name": "pt-heartbeat",
-                             "volumeMounts": [{"name": "conf", "mountPath": "/etc/mysql"}]}
-                        ]
-                    }
-                },
-                "volumeClaimTemplates": [{
-                    "kind": "PersistentVolumeClaim",
-                    "apiVersion": "v1",
-                    "metadata": {"name": "data"},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "resources": {"limits": {"storage": "1Gi"}, "requests": {"storage": "1Gi"}},
-                        "storageClassName": "local-path",
-                        "volumeMode": "Filesystem"
-                    }
-                }]
-            }
-        })
     }
 }
