@@ -23,9 +23,10 @@ use serde_json::Value;
 use super::read_model::{ForDefaults, Key, NOT_JSON, Object, Reading, Skip, Whole};
 use crate::engine::cluster::{Inventory, Known};
 use crate::engine::doc::Doc;
-use crate::engine::policy::Mode;
 use crate::engine::view::StatefulSet;
-use crate::engine::{self, Context, Finding, KubeVersion, Operation, Policy, Review, Severity};
+use crate::engine::{
+    self, Context, Finding, KubeVersion, Operation, Policy, Review, Severity, Verdict,
+};
 
 /// Kubernetes documents warnings of at most 120 characters; longer ones may be cut.
 pub const MAX_WARNING_LEN: usize = 120;
@@ -143,17 +144,19 @@ impl ObjectIn<'_> {
         }
     }
 
+    /// The object as the rules read it; one read for `/mutate` (tests, the fuzz invariants
+    /// hand either webhook either reading) is borrowed into a `Doc`.
+    fn to_doc(&self) -> Cow<'_, Doc<'_>> {
+        match self {
+            ObjectIn::Doc(doc) => Cow::Borrowed(doc),
+            ObjectIn::Value(value) => Cow::Owned(Doc::from(value)),
+        }
+    }
+
     fn name(&self) -> Option<&str> {
         match self {
             ObjectIn::Doc(doc) => StatefulSet::new(doc).name(),
             ObjectIn::Value(value) => StatefulSet::new(value).name(),
-        }
-    }
-
-    fn namespace(&self) -> Option<&str> {
-        match self {
-            ObjectIn::Doc(doc) => StatefulSet::new(doc).namespace(),
-            ObjectIn::Value(value) => StatefulSet::new(value).namespace(),
         }
     }
 
@@ -503,7 +506,7 @@ pub enum Outcome {
     /// The object could not be reviewed at all (not a JSON object).
     Unreadable(String),
     /// The engine reviewed the object.
-    Reviewed { review: Review, mode: Mode },
+    Reviewed { review: Review },
 }
 
 /// The answer to one request.
@@ -547,7 +550,7 @@ pub fn decide(
 }
 
 /// Answers one admission request with the engine's verdict, the cluster's objects (a
-/// snapshot of the watches, SPEC §8) included when known.
+/// snapshot of the watches, SPEC §8) included when known; only `/validate`'s rules read them.
 pub fn decide_in(
     policy: &Policy,
     webhook: Webhook,
@@ -555,155 +558,188 @@ pub fn decide_in(
     kube_version: KubeVersion,
     cluster: Option<&Inventory>,
 ) -> Decision {
-    let mut response = AdmissionResponse::allow(&request.uid);
-    let skip = |reason| Decision {
-        response: AdmissionResponse::allow(&request.uid),
-        outcome: Outcome::Skipped(reason),
+    let operation = match admissible(request) {
+        Ok(operation) => operation,
+        Err(reason) => {
+            return Decision {
+                response: AdmissionResponse::allow(&request.uid),
+                outcome: Outcome::Skipped(reason),
+            };
+        }
     };
+    let context = Context {
+        namespace: request.namespace.as_deref().filter(|n| !n.is_empty()),
+        kube_version,
+        ..Context::default()
+    };
+    match webhook {
+        Webhook::Validate => validate(policy, request, operation, context, cluster),
+        Webhook::Mutate => mutate(policy, request, operation, context),
+    }
+}
+
+/// The operation the engine reviews, or why the request is allowed untouched. Both webhooks
+/// ask this first, so they let exactly the same requests through unreviewed.
+fn admissible(request: &AdmissionRequest<'_>) -> Result<Operation, &'static str> {
     if !(request.kind.group == "apps" && request.kind.kind == "StatefulSet") {
-        return skip("not a StatefulSet");
+        return Err("not a StatefulSet");
     }
     if !request.is_statefulset() {
         // statefulsets/scale changes replicas only: nothing stsguard checks or defaults
         // can change, and the object is an autoscaling/v1 Scale anyway.
-        return skip("subresource");
+        return Err("subresource");
     }
-    let operation = request.operation.engine();
-    if matches!(operation, Operation::Delete | Operation::Connect) {
+    match request.operation.engine() {
         // Deleting must always work: a webhook that blocks DELETE keeps broken
         // StatefulSets in the cluster for good.
-        return skip("not CREATE or UPDATE");
+        Operation::Delete | Operation::Connect => Err("not CREATE or UPDATE"),
+        operation => Ok(operation),
     }
+}
 
-    let null = ObjectIn::Value(Value::Null);
-    let object = request.object.as_ref().unwrap_or(&null);
-    let old_object = request.old_object.as_ref().filter(|o| !o.is_null());
+/// `/validate`: the rules, on the objects read as [`Doc`]s; denies what the engine's verdict
+/// denies, and never patches.
+fn validate(
+    policy: &Policy,
+    request: &AdmissionRequest<'_>,
+    operation: Operation,
+    context: Context<'_>,
+    cluster: Option<&Inventory>,
+) -> Decision {
     let context = Context {
-        namespace: request.namespace.as_deref().filter(|n| !n.is_empty()),
-        kube_version,
-        checks: webhook == Webhook::Validate,
-        defaults: webhook == Webhook::Mutate,
+        checks: true,
+        defaults: false,
         known: Known {
             input: None,
             cluster,
         },
-        ..Context::default()
+        ..context
     };
-    let review = match (webhook, object) {
-        // Both engine entries run the same rules; `/validate` reads a `Doc` (no patch),
-        // `/mutate` a `Value` (the patch). An object read for the other webhook (tests,
-        // the fuzz invariants) is turned into what this one reads.
-        (Webhook::Validate, ObjectIn::Doc(doc)) => {
-            let old = match old_object {
-                Some(ObjectIn::Doc(old)) => Some(Cow::Borrowed(old)),
-                Some(ObjectIn::Value(old)) => Some(Cow::Owned(Doc::from(old))),
-                None => None,
-            };
-            engine::review_doc(policy, operation, doc, old.as_deref(), &context)
+    let mut response = AdmissionResponse::allow(&request.uid);
+    let object = request
+        .object
+        .as_ref()
+        .map_or(Cow::Owned(Doc::Null), ObjectIn::to_doc);
+    let old_object = request
+        .old_object
+        .as_ref()
+        .filter(|o| !o.is_null())
+        .map(ObjectIn::to_doc);
+    let review =
+        match engine::review_doc(policy, operation, &object, old_object.as_deref(), &context) {
+            Ok(review) => review,
+            Err(error) => {
+                // A validating webhook that lets through what it cannot read would let
+                // anything through.
+                let reason = unreviewable(&error);
+                response.allowed = false;
+                response.status = Some(Status {
+                    status: "Failure",
+                    code: 400,
+                    reason: "BadRequest",
+                    message: reason.clone(),
+                });
+                return Decision {
+                    response,
+                    outcome: Outcome::Unreadable(reason),
+                };
+            }
+        };
+    let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) = review
+        .findings
+        .iter()
+        .partition(|f| f.severity == Severity::Error);
+    let mut lines = Vec::new();
+    match review.verdict() {
+        Verdict::Allow => {}
+        Verdict::Deny => {
+            let name = StatefulSet::new(&*object)
+                .name()
+                .or(request.name.as_deref())
+                .unwrap_or("");
+            // The request's namespace as it came, an empty one included (the engine judges
+            // an object in `""` in `default`): the message has always named it so.
+            let namespace = engine::namespace(&*object, request.namespace.as_deref());
+            response.allowed = false;
+            response.status = Some(Status {
+                status: "Failure",
+                code: 403,
+                reason: "Forbidden",
+                message: denial_message(name, namespace, &errors),
+            });
         }
-        _ => {
-            let old = old_object.map(ObjectIn::as_value);
-            engine::review(
-                policy,
-                operation,
-                &object.as_value(),
-                old.as_deref(),
-                &context,
-            )
-        }
+        Verdict::WouldDeny => lines.extend(
+            errors
+                .iter()
+                .map(|f| format!("would deny: {}", warning_text(f))),
+        ),
+    }
+    lines.extend(warnings.iter().map(|f| warning_text(f)));
+    response.warnings = limit_warnings(lines);
+    Decision {
+        response,
+        outcome: Outcome::Reviewed { review },
+    }
+}
+
+/// `/mutate`: the defaults, on the objects read as `Value`s (the patch is computed on one);
+/// always allows. Validation is `/validate`'s job: findings are reported once, on the
+/// object as it will be stored.
+fn mutate(
+    policy: &Policy,
+    request: &AdmissionRequest<'_>,
+    operation: Operation,
+    context: Context<'_>,
+) -> Decision {
+    let context = Context {
+        checks: false,
+        defaults: true,
+        ..context
     };
-    let review = match review {
+    let mut response = AdmissionResponse::allow(&request.uid);
+    let null = Value::Null;
+    let object = request
+        .object
+        .as_ref()
+        .map_or(Cow::Borrowed(&null), ObjectIn::as_value);
+    let old_object = request
+        .old_object
+        .as_ref()
+        .filter(|o| !o.is_null())
+        .map(ObjectIn::as_value);
+    let review = match engine::review(policy, operation, &object, old_object.as_deref(), &context) {
         Ok(review) => review,
         Err(error) => {
-            let reason = format!("stsguard cannot review this StatefulSet: {error}");
-            match webhook {
-                // A validating webhook that lets through what it cannot read would let
-                // anything through; the mutating one must not block a write it has no
-                // default for.
-                Webhook::Validate => {
-                    response.allowed = false;
-                    response.status = Some(Status {
-                        status: "Failure",
-                        code: 400,
-                        reason: "BadRequest",
-                        message: reason.clone(),
-                    });
-                }
-                Webhook::Mutate => {
-                    response.warnings = limit_warnings([reason.clone()]);
-                }
-            }
+            // The mutating webhook must not block a write it has no default for.
+            let reason = unreviewable(&error);
+            response.warnings = limit_warnings([reason.clone()]);
             return Decision {
                 response,
                 outcome: Outcome::Unreadable(reason),
             };
         }
     };
-    let namespace = object
-        .namespace()
-        .or(context.namespace)
-        .unwrap_or("default");
-    let mode = policy.settings_for(namespace).mode;
-
-    match webhook {
-        Webhook::Mutate => {
-            // Validation is /validate's job: the mutating webhook patches and allows, so
-            // that findings are reported once, on the object as it will be stored.
-            if !review.patch.is_empty() {
-                let patch = serde_json::to_vec(&review.patch).unwrap_or_default();
-                response.patch_type = Some("JSONPatch");
-                response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
-                response
-                    .audit_annotations
-                    .insert(AUDIT_DEFAULTED.into(), review.defaulted.join(","));
-            }
-        }
-        Webhook::Validate => {
-            let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) = review
-                .findings
-                .iter()
-                .partition(|f| f.severity == Severity::Error);
-            let mut lines = Vec::new();
-            if !errors.is_empty() {
-                match mode {
-                    Mode::Enforce => {
-                        response.allowed = false;
-                        response.status = Some(Status {
-                            status: "Failure",
-                            code: 403,
-                            reason: "Forbidden",
-                            message: denial_message(request, object, &errors),
-                        });
-                    }
-                    // Warn mode (rolling stsguard out): say what would be denied, allow.
-                    Mode::Warn => lines.extend(
-                        errors
-                            .iter()
-                            .map(|f| format!("would deny: {}", warning_text(f))),
-                    ),
-                }
-            }
-            lines.extend(warnings.iter().map(|f| warning_text(f)));
-            response.warnings = limit_warnings(lines);
-        }
+    if !review.patch.is_empty() {
+        let patch = serde_json::to_vec(&review.patch).unwrap_or_default();
+        response.patch_type = Some("JSONPatch");
+        response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
+        response
+            .audit_annotations
+            .insert(AUDIT_DEFAULTED.into(), review.defaulted.join(","));
     }
     Decision {
         response,
-        outcome: Outcome::Reviewed { review, mode },
+        outcome: Outcome::Reviewed { review },
     }
 }
 
+/// Why the engine could not review the object, as both webhooks say it.
+fn unreviewable(error: &engine::EngineError) -> String {
+    format!("stsguard cannot review this StatefulSet: {error}")
+}
+
 /// `status.message` of a denial: every error finding with rule, path, message and fix.
-fn denial_message(
-    request: &AdmissionRequest<'_>,
-    object: &ObjectIn<'_>,
-    errors: &[&Finding],
-) -> String {
-    let name = object.name().or(request.name.as_deref()).unwrap_or("");
-    let namespace = object
-        .namespace()
-        .or(request.namespace.as_deref())
-        .unwrap_or("default");
+fn denial_message(name: &str, namespace: &str, errors: &[&Finding]) -> String {
     let count = match errors.len() {
         1 => "1 error".to_string(),
         n => format!("{n} errors"),
