@@ -5,12 +5,13 @@
 # packages when missing. Usage: bash benches/load.sh [seconds] [server]   (default 20 stsguard)
 # where server is `stsguard`, or one of the reference servers of benches/floor.rs: `canned`
 # (TLS + HTTP + a fixed answer: the floor) or `value` (the same, parsing the body into a
-# generic serde_json::Value first). LOAD_BODY=compact posts the same review without the
+# generic serde_json::Value first) or `typed` (a typed kube AdmissionReview and a one-label
+# patch, as the kube-rs admission example does). LOAD_BODY=compact posts the same review without the
 # recorded file's indentation (7.4 KB), as the API server sends it. The server reads its
 # other settings from STSGUARD_* variables, e.g. STSGUARD_WORKERS=1 for one runtime thread.
 # LOAD_WRK_THREADS sets wrk's threads (default 2, the load the targets are set for); with
 # one, wrk's threads no longer take turns on a core, which is where the floor's p99 comes
-# from on a 2-core machine (BENCHMARKS.md, session 10).
+# from on a 2-core machine (BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -33,13 +34,13 @@ case "$server_kind" in
       --ephemeral-ca-file "$work/ca.crt" --log-level warn 2> "$work/server.log" &
     ready() { curl -fs "http://$health/readyz" >/dev/null 2>&1; }
     ;;
-  canned|value)
+  canned|value|typed)
     bin=$(cargo bench --quiet --bench floor --no-run --message-format=json 2>/dev/null \
       | grep -o '"executable":"[^"]*/floor-[^"]*"' | cut -d'"' -f4)
     "$bin" serve "$server_kind" "$admission" > "$work/server.log" 2>&1 &
     ready() { grep -q listening "$work/server.log"; }
     ;;
-  *) echo "unknown server $server_kind (stsguard, canned or value)" >&2; exit 2 ;;
+  *) echo "unknown server $server_kind (stsguard, canned, value or typed)" >&2; exit 2 ;;
 esac
 server=$!
 # Waits for the server to finish shutting down, so that the next run finds the port free.

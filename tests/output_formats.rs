@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use stsguard::cli::output::{self, OutputFormat};
-use stsguard::cli::validate::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
+use stsguard::cli::report::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
 use stsguard::engine::rules::catalog::RULES;
 use stsguard::engine::{Finding, NotJudged};
 

@@ -2,7 +2,7 @@
 //! documents with positions. Kubernetes objects are found in each document, including the
 //! items of a `kind: List` (what `kubectl get -o yaml` prints for several objects).
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -20,6 +20,34 @@ pub struct SourceFile {
     pub documents: Vec<Result<Document, YamlError>>,
 }
 
+/// Why the input could not be read or, for a command that needs every document, used.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot read directory {}: {source}", path.display())]
+    ReadDirectory { path: PathBuf, source: io::Error },
+    #[error("cannot read stdin: {source}")]
+    Stdin { source: io::Error },
+    /// A document that is not valid YAML, where it cannot be reported as a finding.
+    #[error("{file}:{}:{}: not valid YAML: {}", source.line, source.column, source.message)]
+    Syntax { file: String, source: YamlError },
+}
+
+impl SourceFile {
+    /// The documents in order, a document that is not valid YAML as its located error: for
+    /// the commands that cannot skip one (`mutate` prints every document back; a `plan` that
+    /// left a StatefulSet out would mislead).
+    pub fn documents_or_error(&self) -> impl Iterator<Item = Result<&Document, InputError>> {
+        self.documents.iter().map(|document| {
+            document.as_ref().map_err(|error| InputError::Syntax {
+                file: self.name.clone(),
+                source: error.clone(),
+            })
+        })
+    }
+}
+
 /// A Kubernetes object found in a document.
 #[derive(Debug, Clone)]
 pub struct FoundObject<'a> {
@@ -30,15 +58,17 @@ pub struct FoundObject<'a> {
 
 /// Lists the files named by the arguments: files as given, directories searched recursively
 /// for `*.yaml`, `*.yml` and `*.json` (sorted, so output order is stable), `-` for stdin.
-pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     let mut files = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
             files.push(path.clone());
             continue;
         }
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|source| InputError::Read {
+            path: path.clone(),
+            source,
+        })?;
         if meta.is_dir() {
             walk(path, &mut files)?;
         } else {
@@ -48,9 +78,12 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?
+        .map_err(|source| InputError::ReadDirectory {
+            path: dir.to_path_buf(),
+            source,
+        })?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .collect();
     entries.sort();
@@ -70,28 +103,30 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
 
 /// Reads one file (or stdin for `-`). Text that is not UTF-8 becomes a located error in
 /// the file's single document rather than a failure of the run.
-pub fn read_source(path: &Path) -> Result<SourceFile, String> {
+pub fn read_source(path: &Path) -> Result<SourceFile, InputError> {
     let (name, bytes) = read_bytes(path)?;
     Ok(parse_source(name, &bytes))
 }
 
 /// Reads one file (or stdin) and keeps its text, for commands that pass documents through.
-pub fn read_source_text(path: &Path) -> Result<(SourceFile, String), String> {
+pub fn read_source_text(path: &Path) -> Result<(SourceFile, String), InputError> {
     let (name, bytes) = read_bytes(path)?;
     let source = parse_source(name, &bytes);
     Ok((source, String::from_utf8(bytes).unwrap_or_default()))
 }
 
-fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), String> {
+fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), InputError> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
-        std::io::stdin()
+        io::stdin()
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read stdin: {e}"))?;
+            .map_err(|source| InputError::Stdin { source })?;
         Ok((STDIN_NAME.to_string(), bytes))
     } else {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|source| InputError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok((path.display().to_string(), bytes))
     }
 }

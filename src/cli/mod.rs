@@ -7,6 +7,8 @@ pub mod input;
 pub mod mutate;
 pub mod output;
 pub mod plan;
+pub mod print;
+pub mod report;
 pub mod validate;
 
 use std::path::PathBuf;

@@ -8,10 +8,10 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::input::{self, SourceFile};
-use super::validate::ObjectRef;
-use super::{EXIT_OK, EXIT_USAGE, PolicyArgs};
-use crate::engine::{self, Context, KubeVersion, Operation, Policy, Source};
+use super::input::{self, InputError, SourceFile};
+use super::report::ObjectRef;
+use super::{PolicyArgs, print};
+use crate::engine::{self, Context, EngineError, KubeVersion, Operation, Policy, Source};
 
 #[derive(Debug, Args)]
 pub struct MutateArgs {
@@ -58,6 +58,25 @@ pub struct MutatedDocument {
     pub text: String,
 }
 
+/// Why `mutate` printed nothing: a usage problem (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum MutateError {
+    /// `--policy` (or the built-in policy) could not be loaded; the message names every problem.
+    #[error("{0}")]
+    Policy(String),
+    /// Unreadable, or a document that is not valid YAML: `mutate` prints every document back,
+    /// so it cannot skip one.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{file}: {source}")]
+    Review { file: String, source: EngineError },
+    #[error("{file}: internal error, the patch does not apply: {source}")]
+    Patch {
+        file: String,
+        source: json_patch::PatchError,
+    },
+}
+
 /// Applies the policy's defaults to every StatefulSet of a source.
 pub fn mutate_source(
     source: &SourceFile,
@@ -65,7 +84,7 @@ pub fn mutate_source(
     old: &HashMap<(String, String), Value>,
     policy: &Policy,
     namespace: &str,
-) -> Result<(Vec<MutatedDocument>, Vec<MutationRecord>), String> {
+) -> Result<(Vec<MutatedDocument>, Vec<MutationRecord>), MutateError> {
     let context = Context {
         source: Source::File,
         namespace: Some(namespace),
@@ -77,20 +96,15 @@ pub fn mutate_source(
     };
     let mut documents = Vec::new();
     let mut records = Vec::new();
-    for document in &source.documents {
-        let document = document.as_ref().map_err(|error| {
-            format!(
-                "{}:{}:{}: not valid YAML: {}",
-                source.name, error.line, error.column, error.message
-            )
-        })?;
+    for document in source.documents_or_error() {
+        let document = document?;
         let mut after = document.value.clone();
         if let Some(value) = &document.value {
             for found in input::objects_of(value) {
                 if !input::is_statefulset(found.value) {
                     continue;
                 }
-                let object = super::validate::object_ref(found.value, namespace);
+                let object = ObjectRef::statefulset(found.value, namespace);
                 let previous = old.get(&(object.namespace.clone(), object.name.clone()));
                 let operation = if previous.is_some() {
                     Operation::Update
@@ -98,16 +112,19 @@ pub fn mutate_source(
                     Operation::Create
                 };
                 let review = engine::review(policy, operation, found.value, previous, &context)
-                    .map_err(|e| format!("{}: {e}", source.name))?;
+                    .map_err(|error| MutateError::Review {
+                        file: source.name.clone(),
+                        source: error,
+                    })?;
                 if review.patch.0.is_empty() {
                     continue;
                 }
                 if let Some(target) = after.as_mut().and_then(|a| a.pointer_mut(&found.prefix)) {
-                    json_patch::patch(target, &review.patch).map_err(|e| {
-                        format!(
-                            "{}: internal error, the patch does not apply: {e}",
-                            source.name
-                        )
+                    json_patch::patch(target, &review.patch).map_err(|error| {
+                        MutateError::Patch {
+                            file: source.name.clone(),
+                            source: error,
+                        }
                     })?;
                 }
                 records.push(MutationRecord {
@@ -132,17 +149,20 @@ pub fn mutate_source(
 
 /// Runs `stsguard mutate`.
 pub fn run(args: &MutateArgs) -> u8 {
-    match execute(args) {
-        Ok(()) => EXIT_OK,
-        Err(message) => {
-            eprintln!("stsguard: {message}");
-            EXIT_USAGE
-        }
-    }
+    print::result(execute(args), |out, mutation| {
+        write_mutation(out, args.output, mutation)
+    })
 }
 
-fn execute(args: &MutateArgs) -> Result<(), String> {
-    let policy = args.policy.load()?;
+/// One file with the defaults applied.
+struct Mutation {
+    file: String,
+    documents: Vec<MutatedDocument>,
+    records: Vec<MutationRecord>,
+}
+
+fn execute(args: &MutateArgs) -> Result<Mutation, MutateError> {
+    let policy = args.policy.load().map_err(MutateError::Policy)?;
     let (source, text) = input::read_source_text(&args.path)?;
     let mut old = HashMap::new();
     if let Some(path) = &args.old {
@@ -153,7 +173,7 @@ fn execute(args: &MutateArgs) -> Result<(), String> {
             };
             for found in input::objects_of(value) {
                 if input::is_statefulset(found.value) {
-                    let key = super::validate::object_ref(found.value, &args.policy.namespace);
+                    let key = ObjectRef::statefulset(found.value, &args.policy.namespace);
                     old.insert((key.namespace, key.name), found.value.clone());
                 }
             }
@@ -161,20 +181,24 @@ fn execute(args: &MutateArgs) -> Result<(), String> {
     }
     let (documents, records) =
         mutate_source(&source, &text, &old, &policy, &args.policy.namespace)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let written = match args.output {
-        MutateFormat::JsonPatch => serde_json::to_writer_pretty(&mut out, &records)
+    Ok(Mutation {
+        file: source.name,
+        documents,
+        records,
+    })
+}
+
+fn write_mutation(
+    out: &mut dyn Write,
+    format: MutateFormat,
+    mutation: &Mutation,
+) -> std::io::Result<()> {
+    match format {
+        MutateFormat::JsonPatch => serde_json::to_writer_pretty(&mut *out, &mutation.records)
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out)),
-        MutateFormat::Yaml => write_yaml(&mut out, &documents),
-        MutateFormat::Diff => write_diff(&mut out, &source.name, &documents),
-    };
-    match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(format!("cannot write output: {e}"))
-        }
-        _ => Ok(()),
+        MutateFormat::Yaml => write_yaml(out, &mutation.documents),
+        MutateFormat::Diff => write_diff(out, &mutation.file, &mutation.documents),
     }
 }
 

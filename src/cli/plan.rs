@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::input;
-use super::{EXIT_OK, EXIT_USAGE};
+use super::input::{self, InputError};
+use super::print;
 use crate::engine::normalize;
 use crate::engine::view::{StatefulSet, at, get, int_of, str_of};
 
@@ -49,7 +49,7 @@ pub struct Plan {
     pub pod_management_policy: String,
     pub service_name: Option<String>,
     pub pods: Vec<PodPlan>,
-    /// Ordinals beyond [`MAX_LISTED`] not listed in `pods`.
+    /// Ordinals beyond the first `MAX_LISTED` (1,000), not listed in `pods`.
     pub unlisted: i64,
     /// `sequential` (OrderedReady: each pod waits for the previous one to be Running and
     /// Ready) or `parallel`.
@@ -169,52 +169,37 @@ pub fn plan(object: &Value, default_namespace: &str, cluster_domain: &str) -> Pl
 
 /// Runs `stsguard plan`.
 pub fn run(args: &PlanArgs) -> u8 {
-    let source = match input::read_source(&args.path) {
-        Ok(source) => source,
-        Err(message) => {
-            eprintln!("stsguard: {message}");
-            return EXIT_USAGE;
-        }
-    };
+    print::result(execute(args), |out, plans| {
+        write_plans(out, args.output, plans)
+    })
+}
+
+/// The plans of every StatefulSet of the input, in input order. A document that is not
+/// valid YAML fails the run.
+pub fn execute(args: &PlanArgs) -> Result<Vec<Plan>, InputError> {
+    let source = input::read_source(&args.path)?;
     let mut plans = Vec::new();
-    for document in &source.documents {
-        match document {
-            Err(error) => {
-                eprintln!(
-                    "stsguard: {}:{}:{}: not valid YAML: {}",
-                    source.name, error.line, error.column, error.message
-                );
-                return EXIT_USAGE;
-            }
-            Ok(document) => {
-                let Some(value) = &document.value else {
-                    continue;
-                };
-                for found in input::objects_of(value) {
-                    if input::is_statefulset(found.value) {
-                        plans.push(plan(found.value, &args.namespace, &args.cluster_domain));
-                    }
-                }
+    for document in source.documents_or_error() {
+        let Some(value) = &document?.value else {
+            continue;
+        };
+        for found in input::objects_of(value) {
+            if input::is_statefulset(found.value) {
+                plans.push(plan(found.value, &args.namespace, &args.cluster_domain));
             }
         }
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let written = match args.output {
+    Ok(plans)
+}
+
+fn write_plans(out: &mut dyn Write, format: PlanFormat, plans: &[Plan]) -> std::io::Result<()> {
+    match format {
         PlanFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &serde_json::json!({"statefulsets": plans}))
+            serde_json::to_writer_pretty(&mut *out, &serde_json::json!({"statefulsets": plans}))
                 .map_err(std::io::Error::from)
                 .and_then(|()| writeln!(out))
         }
-        PlanFormat::Text => plans.iter().try_for_each(|p| write_text(&mut out, p)),
-    };
-    match written {
-        Ok(()) => EXIT_OK,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
-        Err(e) => {
-            eprintln!("stsguard: cannot write output: {e}");
-            EXIT_USAGE
-        }
+        PlanFormat::Text => plans.iter().try_for_each(|p| write_text(out, p)),
     }
 }
 

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rayon::prelude::*;
-use serde::Serialize;
 use serde_json::Value;
 
-use super::input::{self, FoundObject, SourceFile};
+use super::input::{self, FoundObject, InputError, SourceFile};
 use super::output::{self, OutputFormat};
-use super::{EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FailOn, PolicyArgs, parse_kube_version};
+use super::report::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
+use super::{EXIT_FINDINGS, EXIT_OK, FailOn, PolicyArgs, parse_kube_version, print};
 use crate::engine::cluster::{Inventory, Known};
 use crate::engine::{
     self, Context, Finding, KubeVersion, NotJudged, Operation, Policy, Severity, Source,
@@ -62,128 +62,57 @@ pub struct ValidateArgs {
     pub cluster_secrets: bool,
 }
 
-/// Which object a finding belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct ObjectRef {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-}
-
-/// A finding with its place in the input.
-#[derive(Debug, Clone, Serialize)]
-pub struct LocatedFinding {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    /// `None` for findings about the input itself (`yaml-syntax`).
-    pub object: Option<ObjectRef>,
-    #[serde(flatten)]
-    pub finding: Finding,
-}
-
-/// A StatefulSet of the input, with where it starts and what the engine made of it.
-#[derive(Debug, Clone)]
-pub struct ReviewedObject {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub object: ObjectRef,
-    pub errors: usize,
-    pub warnings: usize,
-    /// Why the engine did not judge it (an exempt namespace); `None` when it was judged.
-    pub not_judged: Option<NotJudgedNote>,
-}
-
-/// The engine's reason for not judging an object, located where the file decides it.
-#[derive(Debug, Clone)]
-pub struct NotJudgedNote {
-    /// For an exempt namespace, `metadata.namespace` (its nearest parent when the namespace
-    /// comes from `--namespace`); otherwise the start of the object.
-    pub line: usize,
-    pub column: usize,
-    pub reason: NotJudged,
-}
-
-impl NotJudgedNote {
-    /// What to do about it, for every output format.
-    pub fn hint(&self) -> &'static str {
-        match self.reason {
-            NotJudged::ExemptNamespace { .. } => {
-                "pass --include-exempt to judge it anyway (the webhook admits it without review)"
-            }
-            // `validate` reviews CREATE and UPDATE only.
-            NotJudged::Operation(_) => "",
-        }
-    }
-}
-
-/// Everything one run found.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub files: usize,
-    /// Every StatefulSet of the input, judged or not, in input order.
-    pub objects: Vec<ReviewedObject>,
-    pub findings: Vec<LocatedFinding>,
-}
-
-impl Report {
-    /// The StatefulSets the engine did not judge, each with the engine's reason.
-    pub fn not_judged(&self) -> impl Iterator<Item = (&ReviewedObject, &NotJudgedNote)> {
-        self.objects
-            .iter()
-            .filter_map(|object| Some((object, object.not_judged.as_ref()?)))
-    }
-
-    pub fn count(&self, severity: Severity) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.finding.severity == severity)
-            .count()
-    }
-
-    /// The exit code for `--fail-on`.
-    pub fn exit_code(&self, fail_on: FailOn) -> u8 {
-        let threshold = match fail_on {
-            FailOn::Error => Severity::Error,
-            FailOn::Warning => Severity::Warning,
-        };
-        if self
-            .findings
-            .iter()
-            .any(|f| f.finding.severity >= threshold)
-        {
-            EXIT_FINDINGS
-        } else {
-            EXIT_OK
-        }
-    }
+/// Why a run could not review its input: a usage problem (exit 2), never a finding.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// `--policy` (or the built-in policy) could not be loaded; the message names every problem.
+    #[error("{0}")]
+    Policy(String),
+    #[error("no input: name files or directories, or - to read stdin")]
+    NoInput,
+    #[error("stdin (-) can be read only once")]
+    StdinTwice,
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("--cluster: cannot start the runtime: {source}")]
+    ClusterRuntime { source: std::io::Error },
+    #[error("--cluster: {source}")]
+    ClusterConnect {
+        source: crate::cluster::ConnectError,
+    },
+    #[error("--cluster: cannot list the cluster's objects: {source}")]
+    ClusterList { source: kube::Error },
 }
 
 /// Runs `stsguard validate` and returns the exit code.
 pub fn run(args: &ValidateArgs) -> u8 {
-    match execute(args) {
-        Ok(report) => {
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
-            if let Err(e) = output::write(&mut out, args.output, &report) {
-                // A closed pipe (`| head`) is not worth a message.
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    eprintln!("stsguard: cannot write output: {e}");
-                }
-            }
-            report.exit_code(args.fail_on)
-        }
-        Err(message) => {
-            eprintln!("stsguard: {message}");
-            EXIT_USAGE
-        }
+    let report = match execute(args) {
+        Ok(report) => report,
+        Err(error) => return print::failure(&error),
+    };
+    if let Err(error) = print::stdout(|out| output::write(out, args.output, &report)) {
+        // Said, but the findings still decide the exit code.
+        eprintln!("stsguard: {error}");
+    }
+    exit_code(&report, args.fail_on)
+}
+
+/// The exit code for `--fail-on`.
+fn exit_code(report: &Report, fail_on: FailOn) -> u8 {
+    let threshold = match fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+    };
+    if report.has_findings_at(threshold) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
     }
 }
 
 /// Reads the input and reviews every StatefulSet. `Err` is a usage problem (exit 2).
-pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
-    let mut policy = args.policy.load()?;
+pub fn execute(args: &ValidateArgs) -> Result<Report, ValidateError> {
+    let mut policy = args.policy.load().map_err(ValidateError::Policy)?;
     if args.include_exempt {
         // Judged as if the policy exempted nothing: the engine's own decision, with one input
         // changed, rather than a second notion of "exempt" in the CLI.
@@ -191,14 +120,14 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
     }
     let paths = if args.paths.is_empty() {
         if std::io::stdin().is_terminal() {
-            return Err("no input: name files or directories, or - to read stdin".into());
+            return Err(ValidateError::NoInput);
         }
         vec![PathBuf::from("-")]
     } else {
         args.paths.clone()
     };
     if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
-        return Err("stdin (-) can be read only once".into());
+        return Err(ValidateError::StdinTwice);
     }
     let files = input::expand_paths(&paths)?;
     let sources: Vec<SourceFile> = files
@@ -227,7 +156,7 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, String> {
 /// `--cluster`: lists what the cluster rules read, once. A kind that may not be listed is
 /// reported on stderr and its rules are off; a cluster that cannot be reached at all is a
 /// usage error (exit 2): the run was asked to judge against it.
-fn list_cluster(args: &ValidateArgs) -> Result<Inventory, String> {
+fn list_cluster(args: &ValidateArgs) -> Result<Inventory, ValidateError> {
     let target = crate::cluster::Target {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
@@ -235,15 +164,15 @@ fn list_cluster(args: &ValidateArgs) -> Result<Inventory, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("--cluster: cannot start the runtime: {e}"))?;
+        .map_err(|source| ValidateError::ClusterRuntime { source })?;
     let listed = runtime.block_on(async {
         let client = target
             .client()
             .await
-            .map_err(|e| format!("--cluster: {e}"))?;
+            .map_err(|source| ValidateError::ClusterConnect { source })?;
         crate::cluster::list::list(client, args.cluster_secrets)
             .await
-            .map_err(|e| format!("--cluster: cannot list the cluster's objects: {e}"))
+            .map_err(|source| ValidateError::ClusterList { source })
     })?;
     for (kind, why) in &listed.unavailable {
         eprintln!(
@@ -335,7 +264,12 @@ pub fn review_sources(
         .filter_map(|document| document.value.as_ref())
         .flat_map(input::objects_of)
         .filter(|found| input::is_statefulset(found.value))
-        .map(|found| (object_ref(found.value, options.namespace), found.value))
+        .map(|found| {
+            (
+                ObjectRef::statefulset(found.value, options.namespace),
+                found.value,
+            )
+        })
         .collect();
 
     // What the StatefulSets may refer to: Services, StorageClasses, ConfigMaps… of the input.
@@ -381,7 +315,7 @@ fn review_one(
     context: &Context<'_>,
 ) -> (ReviewedObject, Vec<LocatedFinding>) {
     let value = item.found.value;
-    let object = object_ref(value, options.namespace);
+    let object = ObjectRef::statefulset(value, options.namespace);
     let old = old_objects.get(&object).copied();
     let operation = if old.is_some() {
         Operation::Update
@@ -446,17 +380,6 @@ fn review_one(
         not_judged,
     };
     (reviewed, located)
-}
-
-/// Kind, namespace and name of a StatefulSet, with `default_namespace` when it names none.
-pub fn object_ref(value: &Value, default_namespace: &str) -> ObjectRef {
-    let meta = value.get("metadata");
-    let field = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str);
-    ObjectRef {
-        kind: "StatefulSet".into(),
-        namespace: field("namespace").unwrap_or(default_namespace).to_string(),
-        name: field("name").unwrap_or("<unnamed>").to_string(),
-    }
 }
 
 /// A progress bar on stderr, only on a terminal and only for runs long enough to need one.

@@ -206,11 +206,21 @@ pub fn full(body: Vec<u8>) -> AnyBody {
 
 /// A body sent in the pieces given to the returned sender, ending when it is dropped.
 pub fn trickled() -> (tokio::sync::mpsc::UnboundedSender<Bytes>, AnyBody) {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    (tx, Trickle(rx).boxed())
+    trickled_with(None)
 }
 
-struct Trickle(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+/// [`trickled`] with its length declared: hyper sends it as `content-length`, so the
+/// server knows the size before the first byte arrives.
+pub fn trickled_declared(length: u64) -> (tokio::sync::mpsc::UnboundedSender<Bytes>, AnyBody) {
+    trickled_with(Some(length))
+}
+
+fn trickled_with(declared: Option<u64>) -> (tokio::sync::mpsc::UnboundedSender<Bytes>, AnyBody) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (tx, Trickle(rx, declared).boxed())
+}
+
+struct Trickle(tokio::sync::mpsc::UnboundedReceiver<Bytes>, Option<u64>);
 
 impl hyper::body::Body for Trickle {
     type Data = Bytes;
@@ -223,6 +233,13 @@ impl hyper::body::Body for Trickle {
         self.0
             .poll_recv(cx)
             .map(|piece| piece.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.1.map_or_else(
+            hyper::body::SizeHint::default,
+            hyper::body::SizeHint::with_exact,
+        )
     }
 }
 

@@ -536,22 +536,31 @@ async fn request_bodies_share_one_memory_budget() {
         reply.text()
     );
 
-    // A slow request holds 83 KiB of the budget; meanwhile a 15.6 KB review does not fit.
+    // A slow request declares 87.4 KB and so holds 86 KiB of the budget from its start
+    // (declared, so that no probe can race its bytes and refuse it instead); meanwhile a
+    // 15.6 KB review does not fit.
     let h2 = server.client.h2(server.admission()).await.unwrap();
-    let (tx, body) = crate::harness::trickled();
+    let (tx, body) = crate::harness::trickled_declared(large.len() as u64);
     let slow = tokio::spawn({
         let h2 = h2.clone();
         async move { h2.post_body("/validate", body).await }
     });
     let (head, tail) = large.split_at(85_000);
     tx.send(hyper::body::Bytes::copy_from_slice(head)).unwrap();
-    let refused = crate::harness::eventually(Duration::from_secs(10), || async {
-        server.post("/validate", small.clone()).await.status == 503
+    let holding = crate::harness::eventually(Duration::from_secs(10), || async {
+        server
+            .metric("stsguard_admission_requests_in_flight", &[])
+            .await
+            == 1.0
     })
     .await;
-    assert!(
-        refused.is_some(),
-        "the held budget never refused a second body"
+    assert!(holding.is_some(), "the slow request never arrived");
+    let refused = server.post("/validate", small.clone()).await;
+    assert_eq!(
+        refused.status,
+        503,
+        "the held budget did not refuse a second body: {}",
+        refused.text()
     );
 
     // Once the slow request is answered its share comes back.

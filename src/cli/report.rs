@@ -1,0 +1,109 @@
+//! What one `stsguard validate` run found, located in its input: the types `validate`
+//! produces and every output format reads. Kept apart from both so that neither side
+//! imports the other.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::{Finding, NotJudged, Severity};
+
+/// Which object a finding belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectRef {
+    /// Kind, namespace and name of a StatefulSet, with `default_namespace` when it names none.
+    pub fn statefulset(value: &Value, default_namespace: &str) -> Self {
+        let meta = value.get("metadata");
+        let field = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str);
+        ObjectRef {
+            kind: "StatefulSet".into(),
+            namespace: field("namespace").unwrap_or(default_namespace).to_string(),
+            name: field("name").unwrap_or("<unnamed>").to_string(),
+        }
+    }
+}
+
+/// A finding with its place in the input.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocatedFinding {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// `None` for findings about the input itself (`yaml-syntax`).
+    pub object: Option<ObjectRef>,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// A StatefulSet of the input, with where it starts and what the engine made of it.
+#[derive(Debug, Clone)]
+pub struct ReviewedObject {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub object: ObjectRef,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Why the engine did not judge it (an exempt namespace); `None` when it was judged.
+    pub not_judged: Option<NotJudgedNote>,
+}
+
+/// The engine's reason for not judging an object, located where the file decides it.
+#[derive(Debug, Clone)]
+pub struct NotJudgedNote {
+    /// For an exempt namespace, `metadata.namespace` (its nearest parent when the namespace
+    /// comes from `--namespace`); otherwise the start of the object.
+    pub line: usize,
+    pub column: usize,
+    pub reason: NotJudged,
+}
+
+impl NotJudgedNote {
+    /// What to do about it, for every output format.
+    pub fn hint(&self) -> &'static str {
+        match self.reason {
+            NotJudged::ExemptNamespace { .. } => {
+                "pass --include-exempt to judge it anyway (the webhook admits it without review)"
+            }
+            // `validate` reviews CREATE and UPDATE only.
+            NotJudged::Operation(_) => "",
+        }
+    }
+}
+
+/// Everything one run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: usize,
+    /// Every StatefulSet of the input, judged or not, in input order.
+    pub objects: Vec<ReviewedObject>,
+    pub findings: Vec<LocatedFinding>,
+}
+
+impl Report {
+    /// The StatefulSets the engine did not judge, each with the engine's reason.
+    pub fn not_judged(&self) -> impl Iterator<Item = (&ReviewedObject, &NotJudgedNote)> {
+        self.objects
+            .iter()
+            .filter_map(|object| Some((object, object.not_judged.as_ref()?)))
+    }
+
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.finding.severity == severity)
+            .count()
+    }
+
+    /// Whether any finding is at or above `threshold`.
+    pub fn has_findings_at(&self, threshold: Severity) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.finding.severity >= threshold)
+    }
+}
