@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::messages::{AUDIT_DEFAULTED, denial_message, limit_warnings, warning_text};
-use super::wire::{AdmissionRequest, AdmissionResponse, ObjectIn, Status, Webhook};
+use super::wire::{AdmissionRequest, AdmissionResponse, AnswerError, ObjectIn, Status, Webhook};
 use crate::engine::cluster::{Inventory, Known};
 use crate::engine::doc::Doc;
 use crate::engine::view::StatefulSet;
@@ -63,26 +63,27 @@ pub fn decide(
     webhook: Webhook,
     request: &AdmissionRequest<'_>,
     kube_version: KubeVersion,
-) -> Decision {
+) -> Result<Decision, AnswerError> {
     decide_in(policy, webhook, request, kube_version, None)
 }
 
 /// Answers one admission request with the engine's verdict, the cluster's objects (a
 /// snapshot of the watches, SPEC §8) included when known; only `/validate`'s rules read them.
+/// An error is stsguard's own (it could not write the patch), never the request's.
 pub fn decide_in(
     policy: &Policy,
     webhook: Webhook,
     request: &AdmissionRequest<'_>,
     kube_version: KubeVersion,
     cluster: Option<&Inventory>,
-) -> Decision {
+) -> Result<Decision, AnswerError> {
     let operation = match admissible(request) {
         Ok(operation) => operation,
         Err(reason) => {
-            return Decision {
+            return Ok(Decision {
                 response: AdmissionResponse::allow(&request.uid),
                 outcome: Outcome::Skipped(reason),
-            };
+            });
         }
     };
     let context = Context {
@@ -91,7 +92,7 @@ pub fn decide_in(
         ..Context::default()
     };
     match webhook {
-        Webhook::Validate => validate(policy, request, operation, context, cluster),
+        Webhook::Validate => Ok(validate(policy, request, operation, context, cluster)),
         Webhook::Mutate => mutate(policy, request, operation, context),
     }
 }
@@ -208,7 +209,7 @@ fn mutate(
     request: &AdmissionRequest<'_>,
     operation: Operation,
     context: Context<'_>,
-) -> Decision {
+) -> Result<Decision, AnswerError> {
     let context = Context {
         checks: false,
         defaults: true,
@@ -231,24 +232,24 @@ fn mutate(
             // The mutating webhook must not block a write it has no default for.
             let reason = unreviewable(&error);
             response.warnings = limit_warnings([reason.clone()]);
-            return Decision {
+            return Ok(Decision {
                 response,
                 outcome: Outcome::Unreadable(reason),
-            };
+            });
         }
     };
     if !review.patch.is_empty() {
-        let patch = serde_json::to_vec(&review.patch).unwrap_or_default();
+        let patch = serde_json::to_vec(&review.patch)?;
         response.patch_type = Some("JSONPatch");
         response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
         response
             .audit_annotations
             .insert(AUDIT_DEFAULTED.into(), review.defaulted.join(","));
     }
-    Decision {
+    Ok(Decision {
         response,
         outcome: Outcome::Reviewed { review },
-    }
+    })
 }
 
 /// Why the engine could not review the object, as both webhooks say it.
@@ -282,7 +283,7 @@ mod tests {
         let policy = Policy::builtin_default().unwrap();
         for webhook in [Webhook::Mutate, Webhook::Validate] {
             let review = parse(&body, webhook).unwrap();
-            let decision = decide(&policy, webhook, &review.request, KubeVersion::LATEST);
+            let decision = decide(&policy, webhook, &review.request, KubeVersion::LATEST).unwrap();
             assert_eq!(decision.outcome, Outcome::Skipped("not a StatefulSet"));
             assert_eq!(decision.response, AdmissionResponse::allow("u1"));
         }
@@ -301,7 +302,8 @@ mod tests {
             Webhook::Validate,
             &parse(&body, Webhook::Validate).unwrap().request,
             KubeVersion::LATEST,
-        );
+        )
+        .unwrap();
         assert!(!validate.response.allowed);
         let status = validate.response.status.unwrap();
         assert_eq!(status.code, 400);
@@ -315,7 +317,8 @@ mod tests {
             Webhook::Mutate,
             &parse(&body, Webhook::Mutate).unwrap().request,
             KubeVersion::LATEST,
-        );
+        )
+        .unwrap();
         assert!(mutate.response.allowed);
         assert!(mutate.response.patch.is_none());
         assert!(mutate.response.warnings[0].contains("cannot review"));

@@ -30,6 +30,6 @@ pub use messages::{
     AUDIT_DEFAULTED, MAX_MESSAGE_LEN, MAX_WARNING_LEN, MAX_WARNINGS_TOTAL, limit_warnings,
 };
 pub use wire::{
-    AdmissionRequest, AdmissionResponse, AdmissionReview, GroupVersionKind, GroupVersionResource,
-    ObjectIn, RequestOperation, ReviewVersion, Status, Webhook, encode,
+    AdmissionRequest, AdmissionResponse, AdmissionReview, AnswerError, GroupVersionKind,
+    GroupVersionResource, ObjectIn, RequestOperation, ReviewVersion, Status, Webhook, encode,
 };

@@ -239,15 +239,23 @@ struct ReviewOut<'a> {
     response: &'a AdmissionResponse,
 }
 
+/// stsguard could not write its own answer: a bug, never the request's fault. The server
+/// answers 500 rather than an empty or partial review under a 200.
+#[derive(Debug, thiserror::Error)]
+#[error("stsguard could not write its answer: {0}")]
+pub struct AnswerError(#[from] serde_json::Error);
+
 /// The AdmissionReview answering `review`, as JSON bytes.
-pub fn encode(version: ReviewVersion, response: &AdmissionResponse) -> Vec<u8> {
+pub fn encode(
+    version: ReviewVersion,
+    response: &AdmissionResponse,
+) -> Result<Vec<u8>, AnswerError> {
     let out = ReviewOut {
         api_version: version.api_version(),
         kind: "AdmissionReview",
         response,
     };
-    // Serialising plain strings, bools and maps of strings cannot fail.
-    serde_json::to_vec(&out).unwrap_or_default()
+    Ok(serde_json::to_vec(&out)?)
 }
 
 impl<'a> From<Doc<'a>> for ObjectIn<'a> {
