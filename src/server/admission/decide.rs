@@ -323,4 +323,57 @@ mod tests {
         assert!(mutate.response.patch.is_none());
         assert!(mutate.response.warnings[0].contains("cannot review"));
     }
+
+    /// /validate writes down the engine's verdict: the mode of the namespace the object is
+    /// judged in, the request's when the object names none.
+    #[test]
+    fn denies_or_warns_as_the_engine_judges_the_namespace() {
+        let policy = Policy::from_yaml(
+            "apiVersion: stsguard.dev/v1\nkind: StatefulSetPolicy\nmetadata: {name: t}\nspec:\n  mode: enforce\n  namespaces:\n  - match: [ml-*]\n    mode: warn\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let answer = |namespace: &str| {
+            let body = review_body(json!({
+                "uid": "u3", "operation": "CREATE", "namespace": namespace,
+                "kind": {"group": "apps", "version": "v1", "kind": "StatefulSet"},
+                "object": {
+                    "apiVersion": "apps/v1", "kind": "StatefulSet",
+                    "metadata": {"name": "Bad_Name"},
+                    "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}},
+                },
+            }));
+            let review = parse(&body, Webhook::Validate).unwrap();
+            decide(
+                &policy,
+                Webhook::Validate,
+                &review.request,
+                KubeVersion::LATEST,
+            )
+            .unwrap()
+        };
+        let denied = answer("web");
+        assert!(!denied.response.allowed);
+        let Outcome::Reviewed { review } = &denied.outcome else {
+            panic!("{:?}", denied.outcome);
+        };
+        assert_eq!(review.verdict(), Verdict::Deny);
+        let message = denied.response.status.unwrap().message;
+        assert!(
+            message.starts_with("StatefulSet web/Bad_Name has "),
+            "{message}"
+        );
+
+        let warned = answer("ml-train");
+        assert!(warned.response.allowed && warned.response.status.is_none());
+        assert!(
+            warned
+                .response
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("would deny: ")),
+            "{:?}",
+            warned.response.warnings
+        );
+    }
 }
