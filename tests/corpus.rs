@@ -11,6 +11,7 @@ use std::process::Command;
 use stsguard::cli::input;
 use stsguard::cli::validate::{ReviewOptions, review_sources};
 use stsguard::engine::KubeVersion;
+use stsguard::engine::catalog::RuleId;
 use stsguard::yaml::parse_stream;
 
 /// The corpus files in name order, or `None` (skipped) without `../shared`.
@@ -49,7 +50,7 @@ fn every_corpus_file_gets_a_verdict() {
             .unwrap_or_else(|_| panic!("{name}: the review panicked"));
         let per_rule = counts.entry(name).or_default();
         for located in &report.findings {
-            *per_rule.entry(located.finding.rule).or_default() += 1;
+            *per_rule.entry(located.finding.rule.id()).or_default() += 1;
         }
         if report.objects.is_empty() && per_rule.is_empty() {
             per_rule.insert("(no StatefulSet of apps/*)", 0);
@@ -72,7 +73,7 @@ fn invalid_yaml_files_are_named_with_their_line() {
         for located in report
             .findings
             .iter()
-            .filter(|f| f.finding.rule == "yaml-syntax")
+            .filter(|f| f.finding.rule == RuleId::YamlSyntax)
         {
             assert!(located.line >= 1 && located.column >= 1);
             broken.push(format!(

@@ -36,7 +36,7 @@ fn the_unschedulable_warehouse_is_denied_for_all_three_reasons() {
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
-            .map(|f| f.rule)
+            .map(|f| f.rule.id())
             .collect();
         for rule in [
             "name-length",

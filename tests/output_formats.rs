@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use stsguard::cli::output::{self, OutputFormat};
 use stsguard::cli::report::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
-use stsguard::engine::rules::catalog::RULES;
+use stsguard::engine::rules::catalog::{RULES, RuleId};
 use stsguard::engine::{Finding, NotJudged};
 
 const WAREHOUSE: &str = "tests/data/broken/warehouse.yaml";
@@ -967,7 +967,7 @@ fn nasty_report() -> Report {
         name: "web<&>\"'".into(),
     };
     let finding = Finding::new(
-        "volume-mount-unknown",
+        RuleId::VolumeMountUnknown,
         "/spec/template/spec/containers/0/volumeMounts/0/name",
         "volume \"a<b\" & 'c' \u{1}bell\u{b}\r\n100% done, next: x",
         "use <volume> & retry",

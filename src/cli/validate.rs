@@ -12,6 +12,7 @@ use super::input::{self, FoundObject, InputError, SourceFile};
 use super::output::{self, OutputFormat};
 use super::report::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
 use super::{EXIT_FINDINGS, EXIT_OK, FailOn, PolicyArgs, parse_kube_version, print};
+use crate::engine::catalog::RuleId;
 use crate::engine::cluster::{Inventory, Known};
 use crate::engine::{
     self, Context, Finding, KubeVersion, NotJudged, Operation, Policy, Severity, Source,
@@ -220,7 +221,8 @@ pub fn review_sources(
                 Err(error) => {
                     // The document has no namespace to read: the base policy decides.
                     let settings = options.policy.settings_for(options.namespace);
-                    let Some(severity) = settings.severity("yaml-syntax", Severity::Error) else {
+                    let Some(severity) = settings.severity(RuleId::YamlSyntax, Severity::Error)
+                    else {
                         continue;
                     };
                     report.findings.push(LocatedFinding {
@@ -231,7 +233,7 @@ pub fn review_sources(
                         finding: Finding {
                             severity,
                             ..Finding::new(
-                                "yaml-syntax",
+                                RuleId::YamlSyntax,
                                 "",
                                 format!("not valid YAML: {}", error.message),
                                 "fix the syntax at this line; kubectl would refuse the whole file",
@@ -327,7 +329,7 @@ fn review_one(
             Ok(review) => (review.findings, review.not_judged),
             Err(error) => (
                 vec![Finding::new(
-                    "schema",
+                    RuleId::Schema,
                     "",
                     format!("cannot evaluate the object: {error}"),
                     "write the StatefulSet as a YAML mapping",

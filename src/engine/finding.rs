@@ -1,35 +1,16 @@
 //! What the engine reports: findings are data, never errors.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// How serious a finding is. Ordered so that `Error > Warning`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Error,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// Re-exported: `Severity` is part of what a finding is, and most callers name it from here.
+use super::catalog::RuleId;
+pub use super::severity::Severity;
 
 /// One problem found in one object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Rule id from the catalog (`engine::rules::catalog`).
-    pub rule: &'static str,
+    /// The rule, from the catalog (`engine::catalog`); serialised as its id.
+    pub rule: RuleId,
     pub severity: Severity,
     /// JSON Pointer (RFC 6901) into the object; the field may be missing, in which case
     /// locating tools fall back to its nearest existing parent.
@@ -41,16 +22,16 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding at the rule's default severity from the catalog.
+    /// A finding at the rule's default severity from its record.
     pub fn new(
-        rule: &'static str,
+        rule: RuleId,
         path: impl Into<String>,
         message: impl Into<String>,
         hint: impl Into<String>,
     ) -> Self {
         Finding {
             rule,
-            severity: super::rules::catalog::default_severity(rule),
+            severity: rule.severity(),
             path: path.into(),
             message: message.into(),
             hint: hint.into(),

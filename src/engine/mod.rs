@@ -2,6 +2,7 @@
 //! [`review`] (or [`review_doc`], the same review of an object read into a [`Doc`]); nothing
 //! else decides a verdict.
 
+pub mod catalog;
 pub mod cluster;
 pub mod defaults;
 pub mod doc;
@@ -11,6 +12,7 @@ pub mod normalize;
 pub mod policy;
 pub mod quantity;
 pub mod rules;
+pub mod severity;
 pub mod suggest;
 pub mod view;
 
@@ -22,6 +24,7 @@ use serde_json::Value;
 pub use finding::{Finding, Severity};
 pub use policy::{Mode, Policy};
 
+use catalog::RuleId;
 use doc::Doc;
 use view::StatefulSet;
 
@@ -430,7 +433,7 @@ fn judge(
 
     // Ratcheting (SPEC §3): what the old object already had warns, never denies, so that
     // introducing stsguard does not block scaling or deleting existing StatefulSets.
-    let preexisting: HashSet<(&'static str, String)> = match old {
+    let preexisting: HashSet<(RuleId, String)> = match old {
         Some(old) => {
             let old_cx = rules::Cx { old: None, ..cx };
             let mut old_findings = Vec::new();
@@ -449,7 +452,7 @@ fn judge(
             continue;
         };
         finding.severity = severity;
-        if ignored.contains(&finding.rule) {
+        if ignored.contains(&finding.rule.id()) {
             review.suppressed.push(finding);
             continue;
         }
@@ -571,7 +574,7 @@ mod tests {
         let review = review.unwrap();
         assert_eq!(review.not_judged, None);
         assert!(
-            review.findings.iter().any(|f| f.rule == "selector"),
+            review.findings.iter().any(|f| f.rule == RuleId::Selector),
             "{review:?}"
         );
     }

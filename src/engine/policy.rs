@@ -12,9 +12,9 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::catalog::{self, RuleId};
 use super::finding::Severity;
 use super::gpu_models::{self, GpuModel, MigProfile};
-use super::rules::catalog;
 
 /// The policy used when none is given: `policies/default.yaml`, safe for any cluster.
 pub const DEFAULT_POLICY_YAML: &str = include_str!("../../policies/default.yaml");
@@ -93,10 +93,10 @@ pub enum RuleLevel {
     Off,
 }
 
-/// Rule id → level. Its schema only admits the catalog's rule ids.
+/// Rule → level, the rules named by id. Its schema only admits the catalog's rule ids.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(transparent)]
-pub struct RuleLevels(pub BTreeMap<String, RuleLevel>);
+pub struct RuleLevels(pub BTreeMap<RuleId, RuleLevel>);
 
 impl JsonSchema for RuleLevels {
     fn schema_name() -> Cow<'static, str> {
@@ -254,7 +254,7 @@ pub struct NamespacePolicy {
 pub struct Settings {
     pub mode: Mode,
     pub defaults: Defaults,
-    pub rules: BTreeMap<String, RuleLevel>,
+    pub rules: BTreeMap<RuleId, RuleLevel>,
     pub gpu_max_per_node: u32,
     /// Allowed GPU model names; `None`: every model known to the policy.
     pub gpu_models: Option<Vec<String>>,
@@ -265,12 +265,12 @@ pub struct Settings {
 
 impl Settings {
     /// The level the policy sets for a rule, if any.
-    pub fn rule_level(&self, rule: &str) -> Option<RuleLevel> {
-        self.rules.get(rule).copied()
+    pub fn rule_level(&self, rule: RuleId) -> Option<RuleLevel> {
+        self.rules.get(&rule).copied()
     }
 
     /// Applies the policy's level to a finding's severity; `None` when the rule is off.
-    pub fn severity(&self, rule: &str, severity: Severity) -> Option<Severity> {
+    pub fn severity(&self, rule: RuleId, severity: Severity) -> Option<Severity> {
         match self.rule_level(rule) {
             None => Some(severity),
             Some(RuleLevel::Off) => None,
@@ -301,7 +301,7 @@ impl Settings {
             mine.pod_anti_affinity.clone_from(&d.pod_anti_affinity);
         }
         for (rule, level) in &ns.rules.0 {
-            self.rules.insert(rule.clone(), *level);
+            self.rules.insert(*rule, *level);
         }
         self.apply_gpu(&ns.gpu);
         self.apply_limits(&ns.limits);
@@ -676,15 +676,15 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            policy.settings_for("web").rule_level("gpu-count"),
+            policy.settings_for("web").rule_level(RuleId::GpuCount),
             Some(RuleLevel::Error)
         );
         assert_eq!(
-            policy.settings_for("ml-dev").rule_level("gpu-count"),
+            policy.settings_for("ml-dev").rule_level(RuleId::GpuCount),
             Some(RuleLevel::Warning)
         );
         assert_eq!(
-            policy.settings_for("ml-prod").rule_level("gpu-count"),
+            policy.settings_for("ml-prod").rule_level(RuleId::GpuCount),
             Some(RuleLevel::Off)
         );
         assert_eq!(
@@ -718,7 +718,9 @@ mod tests {
         assert_eq!(included.exemption("kube-system"), None);
         // The per-namespace overrides still apply to the namespaces now judged.
         assert_eq!(
-            included.settings_for("kube-system").rule_level("selector"),
+            included
+                .settings_for("kube-system")
+                .rule_level(RuleId::Selector),
             Some(RuleLevel::Warning)
         );
     }

@@ -391,7 +391,7 @@ impl Metrics {
                 for (finding, suppressed) in reported.chain(suppressed) {
                     self.findings
                         .get_or_create(&FindingLabels {
-                            rule: finding.rule,
+                            rule: finding.rule.id(),
                             severity: finding.severity.as_str(),
                             suppressed,
                         })

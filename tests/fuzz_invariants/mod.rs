@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use base64::Engine as _;
 use serde_json::Value;
 use stsguard::cli::input;
+use stsguard::engine::catalog::RuleId;
 use stsguard::engine::{self, Context, Operation, Policy, Source, normalize};
 use stsguard::server::admission::{self, MAX_MESSAGE_LEN, MAX_WARNING_LEN, MAX_WARNINGS_TOTAL};
 use stsguard::server::admission::{AdmissionRequest, Webhook};
@@ -635,7 +636,7 @@ pub fn check_policy(bytes: &[u8]) -> Result<(), String> {
         let settings = policy.settings_for(namespace);
         let _ = policy.is_exempt(namespace);
         let _ = policy.allowed_gpu_models(&settings).count();
-        let _ = settings.severity("name-length", engine::Severity::Error);
+        let _ = settings.severity(RuleId::NameLength, engine::Severity::Error);
     }
     let object = sample_statefulset();
     for source in [Source::ApiServer, Source::File] {

@@ -21,7 +21,13 @@ pub fn write_github(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             Severity::Warning => "warning",
         };
         let at = (located.file.as_str(), located.line, located.column);
-        github_command(out, command, at, finding.rule, &message_with_hint(located))?;
+        github_command(
+            out,
+            command,
+            at,
+            finding.rule.id(),
+            &message_with_hint(located),
+        )?;
     }
     for (object, note) in report.not_judged() {
         let at = (object.file.as_str(), note.line, note.column);

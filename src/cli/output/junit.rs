@@ -103,8 +103,8 @@ pub fn write_junit(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             if !errors.is_empty() {
                 let mut rules: Vec<&str> = Vec::new();
                 for located in &errors {
-                    if !rules.contains(&located.finding.rule) {
-                        rules.push(located.finding.rule);
+                    if !rules.contains(&located.finding.rule.id()) {
+                        rules.push(located.finding.rule.id());
                     }
                 }
                 let message = format!(

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::wording::{message_with_hint, not_judged_message_with_hint};
 use crate::cli::input::STDIN_NAME;
 use crate::cli::report::{ObjectRef, Report};
+use crate::engine::NotJudged;
 use crate::engine::rules::catalog::{self, Family};
-use crate::engine::{NotJudged, Severity};
 
 const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const SARIF_VERSION: &str = "2.1.0";
@@ -179,24 +179,17 @@ struct SarifLogicalLocation {
 /// finding. Results carry a partial fingerprint over rule, file, object and JSON Pointer (not
 /// the line), so code scanning keeps tracking an alert when lines above it move.
 pub fn write_sarif(out: &mut dyn Write, report: &Report) -> io::Result<()> {
-    let mut rules: Vec<SarifRule> = catalog::RULES.iter().map(sarif_rule).collect();
+    let rules: Vec<SarifRule> = catalog::RULES.iter().map(sarif_rule).collect();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut results = Vec::with_capacity(report.findings.len());
     for located in &report.findings {
         let finding = &located.finding;
-        let rule_index = match rules.iter().position(|rule| rule.id == finding.rule) {
-            Some(index) => index,
-            None => {
-                // Not in the catalog (the catalog tests forbid it); still give it a descriptor,
-                // since a result's ruleIndex must point at one.
-                rules.push(sarif_unknown_rule(finding.rule, finding.severity));
-                rules.len() - 1
-            }
-        };
+        // `rules` holds every record in catalog order, the order of `RuleId`.
+        let rule_index = finding.rule as usize;
         let uri = artifact_uri(&located.file);
         let qualified_name = located.object.as_ref().map(qualified_name);
         let identity = [
-            finding.rule,
+            finding.rule.id(),
             uri.as_str(),
             // Without an object (yaml-syntax) the message is what tells findings apart.
             qualified_name.as_deref().unwrap_or(&finding.message),
@@ -207,7 +200,7 @@ pub fn write_sarif(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         *occurrence += 1;
         let fingerprint = format!("{:016x}:{}", fnv1a_64(identity.as_bytes()), occurrence);
         results.push(SarifResult {
-            rule_id: finding.rule,
+            rule_id: finding.rule.id(),
             rule_index,
             level: finding.severity.as_str(),
             message: SarifText {
@@ -359,29 +352,6 @@ fn sarif_rule(rule: &'static catalog::Rule) -> SarifRule {
         properties: SarifRuleProperties {
             tags: vec!["kubernetes", "statefulset", family_tag(rule.family)],
             family: Some(rule.family.title()),
-        },
-    }
-}
-
-fn sarif_unknown_rule(id: &'static str, severity: Severity) -> SarifRule {
-    SarifRule {
-        id,
-        name: pascal_case(id),
-        short_description: SarifText {
-            text: format!("stsguard rule {id}"),
-        },
-        full_description: SarifText {
-            text: format!("stsguard rule {id}."),
-        },
-        default_configuration: SarifConfiguration {
-            level: severity.as_str(),
-        },
-        help: SarifText {
-            text: explain_help(id),
-        },
-        properties: SarifRuleProperties {
-            tags: vec!["kubernetes", "statefulset"],
-            family: None,
         },
     }
 }

@@ -13,6 +13,7 @@
 //! The governing Service's rules (`service-missing`, `service-headless`, `service-selector`)
 //! live in `services.rs`.
 
+use crate::engine::catalog::RuleId;
 use crate::engine::cluster::nodes::{Fit, Placement, Refused, Requirement, Term, Toleration};
 use crate::engine::cluster::{Inventory, Lookup, NamespacedNames};
 use crate::engine::doc::Doc;
@@ -77,7 +78,7 @@ fn claim_templates_name_existing_classes(
                 if cx.known.storage_class(name) == Lookup::Missing {
                     let names = names();
                     out.push(Finding::new(
-                        "storage-class-missing",
+                        RuleId::StorageClassMissing,
                         path(),
                         format!(
                             "claim template {claim_name:?} names StorageClass {name:?}, which the \
@@ -97,7 +98,7 @@ fn claim_templates_name_existing_classes(
             Some(_) => {}
             None if cx.settings.defaults.storage_class_name.is_some() || has_default => {}
             None => out.push(Finding::new(
-                "storage-class-no-default",
+                RuleId::StorageClassNoDefault,
                 path(),
                 format!(
                     "claim template {claim_name:?} names no StorageClass and the cluster has \
@@ -139,7 +140,7 @@ fn priority_class_exists(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Findi
         .into_iter()
         .flat_map(|names| names.iter());
     out.push(Finding::new(
-        "priority-class-missing",
+        RuleId::PriorityClassMissing,
         "/spec/template/spec/priorityClassName",
         format!(
             "PriorityClass {name:?} does not exist{}: the API server refuses every pod of \
@@ -169,7 +170,7 @@ fn runtime_class_exists(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Findin
         .flat_map(|names| names.iter())
         .collect();
     out.push(Finding::new(
-        "runtime-class-missing",
+        RuleId::RuntimeClassMissing,
         "/spec/template/spec/runtimeClassName",
         format!(
             "RuntimeClass {name:?} does not exist{}: the API server refuses every pod of this \
@@ -203,7 +204,7 @@ fn service_account_exists(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Find
         .known
         .names_in(|i| i.service_accounts.as_deref(), cx.namespace);
     out.push(Finding::new(
-        "service-account-missing",
+        RuleId::ServiceAccountMissing,
         format!("/spec/template/spec/{field}"),
         format!(
             "ServiceAccount {name:?} does not exist in namespace {}{}: the API server refuses \
@@ -296,10 +297,10 @@ enum RefKind {
 }
 
 impl RefKind {
-    fn rule(self) -> &'static str {
+    fn rule(self) -> RuleId {
         match self {
-            RefKind::ConfigMap => "config-map-missing",
-            RefKind::Secret => "secret-missing",
+            RefKind::ConfigMap => RuleId::ConfigMapMissing,
+            RefKind::Secret => RuleId::SecretMissing,
         }
     }
 
@@ -752,7 +753,7 @@ fn pods_fit_a_node(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
             )
         }
     };
-    out.push(Finding::new("node-fit", path, message, hint));
+    out.push(Finding::new(RuleId::NodeFit, path, message, hint));
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! shared-device resources (`gpu.intel.com/millicores`, `memory.max`, `tiles`) and other
 //! accelerators.
 
+use crate::engine::catalog::RuleId;
 use crate::engine::doc::{Doc, Members};
 
 use crate::engine::finding::Finding;
@@ -361,7 +362,7 @@ fn extended_resources_are_whole_numbers(containers: &[Resources<'_>], out: &mut 
                     ""
                 };
                 out.push(Finding::new(
-                    "extended-resource-integer",
+                    RuleId::ExtendedResourceInteger,
                     amount.path,
                     format!(
                         "{} {section} {name}: {} {problem}; extended resources are handed out \
@@ -404,7 +405,7 @@ fn extended_resource_requests_equal_limits(containers: &[Resources<'_>], out: &m
             }
             match r.amount("limits", name) {
                 None => out.push(Finding::new(
-                    "extended-resource-limits",
+                    RuleId::ExtendedResourceLimits,
                     r.path("limits", name),
                     format!(
                         "{} requests {name}: {} without a limit; extended resources cannot be \
@@ -425,7 +426,7 @@ fn extended_resource_requests_equal_limits(containers: &[Resources<'_>], out: &m
                     };
                     if requested != limited {
                         out.push(Finding::new(
-                            "extended-resource-limits",
+                            RuleId::ExtendedResourceLimits,
                             request.path,
                             format!(
                                 "{} requests {name}: {} but limits it to {}; extended resources \
@@ -461,7 +462,7 @@ fn whole_gpus_fit_on_one_node(containers: &[Resources<'_>], cx: &Cx<'_>, out: &m
             continue;
         };
         out.push(Finding::new(
-            "gpu-count",
+            RuleId::GpuCount,
             path,
             format!(
                 "each pod needs {} {name} ({}), more than the {max} GPUs the largest node has \
@@ -526,7 +527,7 @@ fn mig_profiles_exist_on_allowed_models(
             continue;
         };
         out.push(Finding::new(
-            "gpu-mig-profile",
+            RuleId::GpuMigProfile,
             path,
             format!(
                 "each pod needs {} {name} ({}), but a node has at most {max} of them ({most_instances} \
@@ -610,7 +611,7 @@ fn unknown_mig_profile(
         ""
     };
     Finding::new(
-        "gpu-mig-profile",
+        RuleId::GpuMigProfile,
         path,
         format!(
             "{} asks for {name}, which is not a MIG profile of the allowed GPU models \
@@ -639,7 +640,7 @@ fn containers_do_not_mix_gpu_kinds(containers: &[Resources<'_>], out: &mut Vec<F
         };
         if r.asks_for(NVIDIA_GPU).is_some() {
             out.push(Finding::new(
-                "gpu-mixed",
+                RuleId::GpuMixed,
                 first_amount.path.clone(),
                 format!(
                     "{} asks for whole GPUs ({NVIDIA_GPU}) and MIG slices ({first_mig}) at \
@@ -653,7 +654,7 @@ fn containers_do_not_mix_gpu_kinds(containers: &[Resources<'_>], out: &mut Vec<F
         }
         if let Some((second_mig, second_amount)) = migs.get(1) {
             out.push(Finding::new(
-                "gpu-mixed",
+                RuleId::GpuMixed,
                 second_amount.path.clone(),
                 format!(
                     "{} asks for two MIG profiles ({first_mig} and {second_mig}); each device \
@@ -684,7 +685,7 @@ fn vgpu_resources_are_in_range(containers: &[Resources<'_>], cx: &Cx<'_>, out: &
             };
             if percent > 100 {
                 out.push(Finding::new(
-                    "gpu-vgpu",
+                    RuleId::GpuVgpu,
                     amount.path,
                     format!(
                         "{} asks for {name}: {percent}, but it is a percentage of one GPU \
@@ -715,7 +716,7 @@ fn vgpu_resources_are_in_range(containers: &[Resources<'_>], cx: &Cx<'_>, out: &
             };
             if let Some(problem) = problem {
                 out.push(Finding::new(
-                    "gpu-vgpu",
+                    RuleId::GpuVgpu,
                     amount.path,
                     format!("{} asks for {VGPU_MEMORY}: {mib}; {problem}", r.label()),
                     format!(
@@ -730,7 +731,7 @@ fn vgpu_resources_are_in_range(containers: &[Resources<'_>], cx: &Cx<'_>, out: &
         {
             out.push(
                 Finding::new(
-                    "gpu-vgpu",
+                    RuleId::GpuVgpu,
                     percentage.path,
                     format!(
                         "{} sets both {VGPU_MEMORY} and {VGPU_MEMORY_PERCENTAGE}; HAMi uses \
@@ -747,7 +748,7 @@ fn vgpu_resources_are_in_range(containers: &[Resources<'_>], cx: &Cx<'_>, out: &
         {
             out.push(
                 Finding::new(
-                    "gpu-vgpu",
+                    RuleId::GpuVgpu,
                     first.path,
                     format!(
                         "{} sets HAMi vGPU resources without {NVIDIA_GPU}; HAMi implies one \
@@ -781,7 +782,7 @@ fn gpu_annotations_hold_known_values(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &m
             continue;
         }
         out.push(Finding::new(
-            "gpu-annotations",
+            RuleId::GpuAnnotations,
             path(key),
             format!(
                 "pod annotation {key}: \"{value}\" is not a value HAMi knows ({}); the GPU \
@@ -817,7 +818,7 @@ fn gpu_annotations_hold_known_values(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &m
         }
         out.push(
             Finding::new(
-                "gpu-annotations",
+                RuleId::GpuAnnotations,
                 path(key),
                 format!(
                     "pod annotation {key} names {} that match no GPU model of the policy ({}); \
@@ -853,7 +854,7 @@ fn gpu_annotations_sit_on_the_pod_template(sts: &StatefulSet<'_>, out: &mut Vec<
         }
         out.push(
             Finding::new(
-                "gpu-annotations",
+                RuleId::GpuAnnotations,
                 format!("/metadata/annotations/{}", escape_token(key)),
                 format!(
                     "annotation {key} is on the StatefulSet, where it has no effect: HAMi reads \
@@ -885,7 +886,7 @@ fn init_containers_do_not_hold_gpus(containers: &[Resources<'_>], out: &mut Vec<
             continue;
         };
         out.push(Finding::new(
-            "gpu-init-container",
+            RuleId::GpuInitContainer,
             amount.path,
             format!(
                 "{} asks for {name}: {}; the pod is allocated the larger of its init and app \
@@ -906,6 +907,7 @@ pub(crate) mod tests {
 
     use super::check;
     use crate::engine::KubeVersion;
+    use crate::engine::catalog::RuleId;
     use crate::engine::finding::{Finding, Severity};
     use crate::engine::rules::testing::{self, hits, policy, web};
 
@@ -962,7 +964,7 @@ pub(crate) mod tests {
     fn owned(findings: &[Finding]) -> Vec<(&'static str, String, Severity)> {
         findings
             .iter()
-            .map(|f| (f.rule, f.path.clone(), f.severity))
+            .map(|f| (f.rule.id(), f.path.clone(), f.severity))
             .collect()
     }
 
@@ -973,118 +975,26 @@ pub(crate) mod tests {
             .collect()
     }
 
-    /// JSON versions of the seed examples `gpu-inference.yaml` (llm) and
-    /// `gpu-mig-and-vgpu.yaml` (embedder, notebook).
-    pub(crate) fn examples() -> Vec<Value> {
-        vec![
-            json!({
-                "apiVersion": "apps/v1", "kind": "StatefulSet",
-                "metadata": {"name": "llm", "namespace": "default"},
-                "spec": {
-                    "serviceName": "llm", "replicas": 2,
-                    "selector": {"matchLabels": {"app": "llm"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "llm"}},
-                        "spec": {
-                            "containers": [{
-                                "name": "server",
-                                "image": "vllm/vllm-openai:v0.6.3",
-                                "resources": {
-                                    "limits": {"nvidia.com/gpu": 1, "memory": "32Gi"},
-                                    "requests": {"cpu": "4", "memory": "32Gi"}
-                                },
-                                "volumeMounts": [
-                                    {"name": "models", "mountPath": "/models"},
-                                    {"name": "shm", "mountPath": "/dev/shm"}
-                                ]
-                            }],
-                            "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]
-                        }
-                    },
-                    "volumeClaimTemplates": [{
-                        "metadata": {"name": "models"},
-                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "200Gi"}}}
-                    }]
-                }
-            }),
-            json!({
-                "apiVersion": "apps/v1", "kind": "StatefulSet",
-                "metadata": {"name": "embedder"},
-                "spec": {
-                    "serviceName": "embedder", "replicas": 3,
-                    "selector": {"matchLabels": {"app": "embedder"}},
-                    "template": {
-                        "metadata": {"labels": {"app": "embedder"}},
-                        "spec": {"containers": [{
-                            "name": "embedder",
-                            "image": "ghcr.io/example/embedder:1.4",
-                            "resources": {"limits": {"nvidia.com/mig-1g.10gb": 1}},
-                            "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]
-                        }]}
-                    },
-                    "volumeClaimTemplates": [{
-                        "metadata": {"name": "cache"},
-                        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
-                                 "resources": {"requests": {"storage": "20Gi"}}}
-                    }]
-                }
-            }),
-            notebook(),
-        ]
-    }
-
-    fn notebook() -> Value {
-        json!({
-            "apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": "notebook", "annotations": {"nvidia.com/use-gputype": "A100,H100"}},
-            "spec": {
-                "serviceName": "notebook", "replicas": 1,
-                "selector": {"matchLabels": {"app": "notebook"}},
-                "template": {
-                    "metadata": {
-                        "labels": {"app": "notebook"},
-                        "annotations": {
-                            "hami.io/gpu-scheduler-policy": "binpack",
-                            "hami.io/node-scheduler-policy": "spread"
-                        }
-                    },
-                    "spec": {"containers": [{
-                        "name": "jupyter",
-                        "image": "quay.io/jupyter/pytorch-notebook:cuda12-2024-10-14",
-                        "resources": {"limits": {
-                            "nvidia.com/gpu": 1, "nvidia.com/gpumem": 8000, "nvidia.com/gpucores": 30
-                        }},
-                        "volumeMounts": [{"name": "home", "mountPath": "/home/jovyan"}]
-                    }]}
-                },
-                "volumeClaimTemplates": [{
-                    "metadata": {"name": "home"},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}
-                }]
-            }
-        })
-    }
-
     #[test]
     fn seed_examples_and_web_raise_no_errors() {
         assert_eq!(hits(&run(&web())), []);
-        assert_eq!(
-            hits(&run(&crate::engine::rules::volumes::tests::mysql())),
-            []
-        );
-        for sts in examples() {
+        assert_eq!(hits(&run(&testing::mysql())), []);
+        for sts in testing::gpu_examples() {
             let findings = run(&sts);
             assert_eq!(errors(&findings).len(), 0, "{findings:?}");
         }
-        let findings = run(&examples()[1]);
+        let findings = run(&testing::gpu_examples()[1]);
         assert_eq!(hits(&findings), []);
-        let findings = run_policy(&examples()[1], json!({"gpu": {"models": ["A100-80GB"]}}));
+        let findings = run_policy(
+            &testing::gpu_examples()[1],
+            json!({"gpu": {"models": ["A100-80GB"]}}),
+        );
         assert_eq!(hits(&findings), []);
     }
 
     #[test]
     fn warns_that_gpu_annotations_on_the_statefulset_have_no_effect() {
-        let findings = run(&notebook());
+        let findings = run(&testing::notebook());
         assert_eq!(
             owned(&findings),
             [(
@@ -1234,7 +1144,7 @@ pub(crate) mod tests {
             json!([{"name": "warmup", "resources": {"limits": {"amd.com/gpu": 8}}}]);
         let findings = run(&sts);
         assert!(
-            findings.iter().all(|f| f.rule != "gpu-count"),
+            findings.iter().all(|f| f.rule != RuleId::GpuCount),
             "{findings:?}"
         );
         sts["spec"]["template"]["spec"]["initContainers"][0]["resources"]["limits"]["amd.com/gpu"] =
@@ -1336,7 +1246,7 @@ pub(crate) mod tests {
         }));
         let findings = run(&sts);
         assert_eq!(hits(&findings).len(), 1, "{findings:?}");
-        assert_eq!(findings[0].rule, "gpu-mixed");
+        assert_eq!(findings[0].rule, RuleId::GpuMixed);
         assert!(
             findings[0]
                 .path
@@ -1544,13 +1454,13 @@ pub(crate) mod tests {
         }}));
         let findings = run(&sts);
         assert!(
-            findings.iter().any(|f| f.rule == "gpu-count"),
+            findings.iter().any(|f| f.rule == RuleId::GpuCount),
             "{findings:?}"
         );
         assert!(
             findings
                 .iter()
-                .any(|f| f.rule == "extended-resource-integer"
+                .any(|f| f.rule == RuleId::ExtendedResourceInteger
                     && f.path == limit_path("example.com/bar")),
             "{findings:?}"
         );

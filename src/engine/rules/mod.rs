@@ -2,7 +2,9 @@
 //! `check(sts, cx, out)`, which pushes findings at their catalog severity; the engine then
 //! applies the policy's levels, suppression and ratcheting.
 
-pub mod catalog;
+// The catalog lives beside the rules (`engine::catalog`), since the policy and the findings
+// read it too; this name stays for the callers that still use it.
+pub use super::catalog;
 pub mod cluster;
 pub mod gpu;
 pub mod names;
@@ -128,7 +130,162 @@ pub(crate) mod testing {
 
     /// `(rule, path)` of each finding, for compact assertions.
     pub fn hits(findings: &[Finding]) -> Vec<(&'static str, &str)> {
-        findings.iter().map(|f| (f.rule, f.path.as_str())).collect()
+        findings
+            .iter()
+            .map(|f| (f.rule.id(), f.path.as_str()))
+            .collect()
+    }
+
+    /// The volume-relevant parts of the seed example `mysql.yaml`.
+    pub fn mysql() -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "test-mysql-123-mysql", "namespace": "default"},
+            "spec": {
+                "replicas": 1,
+                "serviceName": "mysql",
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "mysql"}},
+                "template": {
+                    "metadata": {"labels": {"app.kubernetes.io/name": "mysql"}},
+                    "spec": {
+                        "volumes": [
+                            {"name": "conf", "emptyDir": {}},
+                            {"name": "init-scripts", "emptyDir": {}},
+                            {"name": "config-map", "configMap": {"name": "test-mysql-123-mysql", "defaultMode": 420}},
+                            {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}
+                        ],
+                        "initContainers": [{
+                            "name": "init",
+                            "resources": {},
+                            "volumeMounts": [
+                                {"name": "conf", "mountPath": "/etc/mysql"},
+                                {"name": "config-map", "mountPath": "/mnt/conf"},
+                                {"name": "data", "mountPath": "/var/lib/mysql"}
+                            ]
+                        }],
+                        "containers": [
+                            {"name": "mysql",
+                             "resources": {"limits": {"cpu": "1", "memory": "1Gi"},
+                                           "requests": {"cpu": "100m", "memory": "512Mi"}},
+                             "volumeMounts": [
+                                {"name": "conf", "mountPath": "/etc/mysql"},
+                                {"name": "data", "mountPath": "/var/lib/mysql"}]},
+                            {"name": "sidecar",
+                             "volumeMounts": [
+                                {"name": "conf", "mountPath": "/etc/mysql"},
+                                {"name": "data", "mountPath": "/var/lib/mysql"}]},
+                            {"name": "metrics-exporter"},
+                            {"name": "pt-heartbeat",
+                             "volumeMounts": [{"name": "conf", "mountPath": "/etc/mysql"}]}
+                        ]
+                    }
+                },
+                "volumeClaimTemplates": [{
+                    "kind": "PersistentVolumeClaim",
+                    "apiVersion": "v1",
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"limits": {"storage": "1Gi"}, "requests": {"storage": "1Gi"}},
+                        "storageClassName": "local-path",
+                        "volumeMode": "Filesystem"
+                    }
+                }]
+            }
+        })
+    }
+
+    pub fn notebook() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "notebook", "annotations": {"nvidia.com/use-gputype": "A100,H100"}},
+            "spec": {
+                "serviceName": "notebook", "replicas": 1,
+                "selector": {"matchLabels": {"app": "notebook"}},
+                "template": {
+                    "metadata": {
+                        "labels": {"app": "notebook"},
+                        "annotations": {
+                            "hami.io/gpu-scheduler-policy": "binpack",
+                            "hami.io/node-scheduler-policy": "spread"
+                        }
+                    },
+                    "spec": {"containers": [{
+                        "name": "jupyter",
+                        "image": "quay.io/jupyter/pytorch-notebook:cuda12-2024-10-14",
+                        "resources": {"limits": {
+                            "nvidia.com/gpu": 1, "nvidia.com/gpumem": 8000, "nvidia.com/gpucores": 30
+                        }},
+                        "volumeMounts": [{"name": "home", "mountPath": "/home/jovyan"}]
+                    }]}
+                },
+                "volumeClaimTemplates": [{
+                    "metadata": {"name": "home"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}
+                }]
+            }
+        })
+    }
+
+    /// JSON versions of the seed examples `gpu-inference.yaml` (llm) and
+    /// `gpu-mig-and-vgpu.yaml` (embedder, notebook).
+    pub fn gpu_examples() -> Vec<Value> {
+        vec![
+            json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "llm", "namespace": "default"},
+                "spec": {
+                    "serviceName": "llm", "replicas": 2,
+                    "selector": {"matchLabels": {"app": "llm"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "llm"}},
+                        "spec": {
+                            "containers": [{
+                                "name": "server",
+                                "image": "vllm/vllm-openai:v0.6.3",
+                                "resources": {
+                                    "limits": {"nvidia.com/gpu": 1, "memory": "32Gi"},
+                                    "requests": {"cpu": "4", "memory": "32Gi"}
+                                },
+                                "volumeMounts": [
+                                    {"name": "models", "mountPath": "/models"},
+                                    {"name": "shm", "mountPath": "/dev/shm"}
+                                ]
+                            }],
+                            "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]
+                        }
+                    },
+                    "volumeClaimTemplates": [{
+                        "metadata": {"name": "models"},
+                        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "200Gi"}}}
+                    }]
+                }
+            }),
+            json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "embedder"},
+                "spec": {
+                    "serviceName": "embedder", "replicas": 3,
+                    "selector": {"matchLabels": {"app": "embedder"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "embedder"}},
+                        "spec": {"containers": [{
+                            "name": "embedder",
+                            "image": "ghcr.io/example/embedder:1.4",
+                            "resources": {"limits": {"nvidia.com/mig-1g.10gb": 1}},
+                            "volumeMounts": [{"name": "cache", "mountPath": "/cache"}]
+                        }]}
+                    },
+                    "volumeClaimTemplates": [{
+                        "metadata": {"name": "cache"},
+                        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
+                                 "resources": {"requests": {"storage": "20Gi"}}}
+                    }]
+                }
+            }),
+            notebook(),
+        ]
     }
 
     /// A small valid StatefulSet (the seed example `web`), to modify in tests.

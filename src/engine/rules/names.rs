@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use crate::engine::catalog::RuleId;
 use crate::engine::doc::Doc;
 
 use crate::engine::finding::Finding;
@@ -217,7 +218,7 @@ fn object_name<'a>(sts: &StatefulSet<'a>) -> ObjectName<'a> {
 fn name_is_a_dns_label(name: ObjectName<'_>, out: &mut Vec<Finding>) {
     match name {
         ObjectName::Missing => out.push(Finding::new(
-            "name-format",
+            RuleId::NameFormat,
             "/metadata/name",
             "the StatefulSet has no metadata.name (and no metadata.generateName): the API \
              server refuses it, and pod, PVC and revision names are all derived from it",
@@ -226,7 +227,7 @@ fn name_is_a_dns_label(name: ObjectName<'_>, out: &mut Vec<Finding>) {
         ObjectName::Named(name) => {
             if let Some(problem) = dns1123_label_problem(name) {
                 out.push(Finding::new(
-                    "name-format",
+                    RuleId::NameFormat,
                     "/metadata/name",
                     format!(
                         "metadata.name {name:?} is not a DNS-1123 label: {problem}. Pods take \
@@ -294,7 +295,12 @@ fn derived_names_fit_their_limits(sts: &StatefulSet<'_>, name: &str, out: &mut V
              ordinals.start"
         )
     };
-    out.push(Finding::new("name-length", "/metadata/name", message, hint));
+    out.push(Finding::new(
+        RuleId::NameLength,
+        "/metadata/name",
+        message,
+        hint,
+    ));
 }
 
 /// `pvc-name`: the controller names each replica's claim `<claim>-<name>-<ordinal>`, and a
@@ -313,7 +319,7 @@ fn claim_names_are_subdomains(sts: &StatefulSet<'_>, name: &str, out: &mut Vec<F
         let pvc = format!("{claim_name}-{name}-{ordinal}");
         if let Some(problem) = dns1123_subdomain_problem(&pvc) {
             out.push(Finding::new(
-                "pvc-name",
+                RuleId::PvcName,
                 format!("/spec/volumeClaimTemplates/{index}/metadata/name"),
                 format!(
                     "claim template {claim_name:?} gives PVC names like {pvc:?}, which is not \
@@ -347,7 +353,7 @@ fn service_name_is_a_dns1035_label(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut
         Some(Doc::String(service)) => {
             if let Some(problem) = dns1035_label_problem(service) {
                 out.push(Finding::new(
-                    "service-name",
+                    RuleId::ServiceName,
                     path,
                     format!(
                         "spec.serviceName {service:?} is not a valid Service name (DNS-1035 \
@@ -368,7 +374,7 @@ fn no_service_name(sts: &StatefulSet<'_>, cx: &Cx<'_>) -> Finding {
     let name = sts.name().unwrap_or("<name>");
     let namespace = cx.namespace;
     Finding::new(
-        "service-name",
+        RuleId::ServiceName,
         "/spec/serviceName",
         format!(
             "spec.serviceName is not set: without a governing headless Service the pods have \
@@ -397,7 +403,7 @@ fn container_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Findin
         let where_ = || format!("{}[{}]", container.kind.field(), container.index);
         match get(container.value, "name") {
             None | Some(Doc::Null) => out.push(Finding::new(
-                "container-name",
+                RuleId::ContainerName,
                 path(),
                 format!(
                     "{} has no name: the pod is rejected (name: Required value)",
@@ -408,7 +414,7 @@ fn container_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Findin
             Some(Doc::String(name)) => {
                 if let Some(problem) = dns1123_label_problem(name) {
                     out.push(Finding::new(
-                        "container-name",
+                        RuleId::ContainerName,
                         path(),
                         format!(
                             "{} is named {name:?}, which is not a DNS-1123 label: \
@@ -420,7 +426,7 @@ fn container_names_are_unique_labels(sts: &StatefulSet<'_>, out: &mut Vec<Findin
                 } else if let Some(first) = seen.get(name.as_ref()) {
                     let (kind, index) = (first.kind.field(), first.index);
                     out.push(Finding::new(
-                        "container-name",
+                        RuleId::ContainerName,
                         path(),
                         format!(
                             "{} is named {name:?}, like {kind}[{index}]: container names must \
@@ -457,7 +463,7 @@ fn ports_are_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
             if let Some(name) = str_of(port, "name").filter(|n| !n.is_empty()) {
                 if let Some(problem) = port_name_problem(name) {
                     out.push(Finding::new(
-                        "port-name",
+                        RuleId::PortName,
                         format!("{}/name", path()),
                         format!(
                             "port name {name:?} of {} is not an IANA service name: \
@@ -469,7 +475,7 @@ fn ports_are_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
                     ));
                 } else if let Some(first) = names.get(name) {
                     out.push(Finding::new(
-                        "port-name",
+                        RuleId::PortName,
                         format!("{}/name", path()),
                         format!(
                             "port name {name:?} of {} is already used by ports[{first}]: \
@@ -487,7 +493,7 @@ fn ports_are_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
                 .filter(|p| !p.is_empty() && !matches!(*p, "TCP" | "UDP" | "SCTP"))
             {
                 out.push(Finding::new(
-                    "port-name",
+                    RuleId::PortName,
                     format!("{}/protocol", path()),
                     format!(
                         "protocol {protocol:?} of a port of {} is not TCP, UDP or SCTP \
@@ -514,7 +520,7 @@ fn port_numbers_are_in_range(
     let in_range = |n: i64| (1..=65535).contains(&n);
     match get(port, "containerPort") {
         None | Some(Doc::Null) => out.push(Finding::new(
-            "port-name",
+            RuleId::PortName,
             format!("{}/containerPort", path()),
             format!(
                 "a port of {} has no containerPort: the pod is rejected (Required value)",
@@ -525,7 +531,7 @@ fn port_numbers_are_in_range(
         Some(number) => {
             if let Some(number) = number.as_i64().filter(|&n| !in_range(n)) {
                 out.push(Finding::new(
-                    "port-name",
+                    RuleId::PortName,
                     format!("{}/containerPort", path()),
                     format!(
                         "containerPort {number} of {} is outside 1-65535: the pod is \
@@ -542,7 +548,7 @@ fn port_numbers_are_in_range(
         .filter(|&n| n != 0 && !in_range(n))
     {
         out.push(Finding::new(
-            "port-name",
+            RuleId::PortName,
             format!("{}/hostPort", path()),
             format!(
                 "hostPort {host_port} of {} is outside 1-65535: the pod is rejected",
@@ -606,7 +612,7 @@ fn unique_labels<'a>(
     for (path, where_, name) in entries {
         match name {
             None | Some(Doc::Null) => out.push(Finding::new(
-                "volume-name",
+                RuleId::VolumeName,
                 path,
                 format!("{where_} has no name: the pod is rejected (Required value)"),
                 format!("give the {what} a name: a DNS-1123 label"),
@@ -614,7 +620,7 @@ fn unique_labels<'a>(
             Some(Doc::String(name)) => {
                 if let Some(problem) = dns1123_label_problem(name) {
                     out.push(Finding::new(
-                        "volume-name",
+                        RuleId::VolumeName,
                         path,
                         format!(
                             "{what} name {name:?} ({where_}) is not a DNS-1123 label: \
@@ -624,7 +630,7 @@ fn unique_labels<'a>(
                     ));
                 } else if let Some(first) = seen.get(name.as_ref()) {
                     out.push(Finding::new(
-                        "volume-name",
+                        RuleId::VolumeName,
                         path,
                         format!(
                             "{what} name {name:?} ({where_}) is already used by {first}: names \
@@ -823,7 +829,7 @@ mod tests {
             "pvc-name",
             "/spec/volumeClaimTemplates/0/metadata/name"
         ));
-        let pvc = findings.iter().find(|f| f.rule == "pvc-name").unwrap();
+        let pvc = findings.iter().find(|f| f.rule == RuleId::PvcName).unwrap();
         assert!(pvc.message.contains("\"WWW-web-1\""), "{}", pvc.message);
     }
 

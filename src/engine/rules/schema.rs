@@ -20,12 +20,13 @@ use std::sync::LazyLock;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value, json};
 
+use crate::engine::catalog::RuleId;
 use crate::engine::doc::DocJson;
 use crate::engine::finding::{Finding, Severity};
 use crate::engine::rules::Cx;
 use crate::engine::view::{StatefulSet, escape_token};
 
-const RULE: &str = "schema";
+const RULE: RuleId = RuleId::Schema;
 
 /// The closed StatefulSet schema (JSON Schema 2020-12).
 pub fn statefulset_schema() -> &'static Value {

@@ -7,6 +7,7 @@
 //! Neither the API server nor the controller checks this: a wrong or missing Service is
 //! accepted and the pods are simply unreachable by name.
 
+use crate::engine::catalog::RuleId;
 use crate::engine::cluster::{Lookup, Service};
 use crate::engine::doc::Doc;
 use crate::engine::finding::Finding;
@@ -29,7 +30,7 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
         Lookup::Missing => {
             let candidates = cx.known.service_names(cx.namespace);
             out.push(Finding::new(
-                "service-missing",
+                RuleId::ServiceMissing,
                 "/spec/serviceName",
                 format!(
                     "the governing Service {name:?} does not exist in namespace {}{}: the pods \
@@ -54,7 +55,7 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
 fn check_headless(name: &str, service: &Service, out: &mut Vec<Finding>) {
     if !service.is_headless() {
         out.push(Finding::new(
-            "service-headless",
+            RuleId::ServiceHeadless,
             "/spec/serviceName",
             format!(
                 "the governing Service {name:?} is not headless (clusterIP: {}): the pods get no \
@@ -91,7 +92,7 @@ fn check_selector(sts: &StatefulSet<'_>, name: &str, service: &Service, out: &mu
     };
     if let Some(reason) = mismatch {
         out.push(Finding::new(
-            "service-selector",
+            RuleId::ServiceSelector,
             "/spec/serviceName",
             format!(
                 "the governing Service {name:?} does not select this StatefulSet's pods: {reason}; \

@@ -4,6 +4,7 @@
 //! offline saves a round trip and says what to change, where the API server answers with
 //! one terse line per field. `api-version` runs separately, before everything else.
 
+use crate::engine::catalog::RuleId;
 use crate::engine::doc::{Doc, Members};
 
 use crate::engine::finding::Finding;
@@ -48,7 +49,7 @@ pub fn check_api_version(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Findi
     };
     let finding = if cx.kube_version.at_least(1, 16) {
         Finding::new(
-            "api-version",
+            RuleId::ApiVersion,
             "/apiVersion",
             format!(
                 "apiVersion {version} was removed in Kubernetes 1.16: the API server no longer \
@@ -58,7 +59,7 @@ pub fn check_api_version(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Findi
         )
     } else {
         Finding::new(
-            "api-version",
+            RuleId::ApiVersion,
             "/apiVersion",
             format!(
                 "apiVersion {version} is deprecated and removed in Kubernetes 1.16 (this \
@@ -87,7 +88,7 @@ fn selector_selects_the_template(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) 
     let selector = match get(sts.spec, "selector") {
         None | Some(Doc::Null) => {
             out.push(Finding::new(
-                "selector",
+                RuleId::Selector,
                 "/spec/selector",
                 "spec.selector is missing: apps/v1 requires it (apps/v1beta1 used to default it \
                  from the template labels), so the API server refuses the object",
@@ -105,7 +106,7 @@ fn selector_selects_the_template(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) 
         && get(selector, "matchExpressions").is_none_or(|e| e.is_array() || e.is_null());
     if well_typed && match_labels.map_or(0, Members::len) + expressions.len() == 0 {
         out.push(Finding::new(
-            "selector",
+            RuleId::Selector,
             "/spec/selector",
             "spec.selector is empty: it would select every pod in the namespace, so the API \
              server refuses it (empty selector is invalid for statefulset)",
@@ -144,7 +145,7 @@ fn match_labels_match(match_labels: &Members<'_>, labels: &Members<'_>, out: &mu
             None => format!("the pod template has no label {key:?}"),
         };
         out.push(Finding::new(
-            "selector",
+            RuleId::Selector,
             format!("/spec/selector/matchLabels/{}", escape_token(key)),
             format!(
                 "spec.selector requires {key}={wanted}, but {found}: the selector does not \
@@ -171,7 +172,7 @@ fn expression_matches(
     let Some(key) = str_of(expression, "key") else {
         if get(expression, "key").is_none() {
             out.push(Finding::new(
-                "selector",
+                RuleId::Selector,
                 format!("{path}/key"),
                 format!(
                     "spec.selector.matchExpressions[{index}] has no key: the API server refuses \
@@ -185,7 +186,7 @@ fn expression_matches(
     let Some(operator) = str_of(expression, "operator") else {
         if get(expression, "operator").is_none() {
             out.push(Finding::new(
-                "selector",
+                RuleId::Selector,
                 format!("{path}/operator"),
                 format!(
                     "spec.selector.matchExpressions[{index}] ({key}) has no operator: the API \
@@ -208,7 +209,7 @@ fn expression_matches(
         "Exists" | "DoesNotExist" => false,
         _ => {
             out.push(Finding::new(
-                "selector",
+                RuleId::Selector,
                 format!("{path}/operator"),
                 format!(
                     "operator {operator:?} of spec.selector.matchExpressions[{index}] is not In, \
@@ -228,7 +229,7 @@ fn expression_matches(
             "takes no values"
         };
         out.push(Finding::new(
-            "selector",
+            RuleId::Selector,
             format!("{path}/values"),
             format!(
                 "spec.selector.matchExpressions[{index}] ({key} {operator}) {problem}: the API \
@@ -265,7 +266,7 @@ fn expression_matches(
         format!("{key} {operator}")
     };
     out.push(Finding::new(
-        "selector",
+        RuleId::Selector,
         path,
         format!(
             "spec.selector requires {requirement}, but {found}: the selector does not select \
@@ -293,7 +294,7 @@ fn update_strategy_is_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
         Some("OnDelete") => {
             if rolling.is_some() {
                 out.push(Finding::new(
-                    "update-strategy",
+                    RuleId::UpdateStrategy,
                     "/spec/updateStrategy/rollingUpdate",
                     "spec.updateStrategy.rollingUpdate is set with type OnDelete: the API server \
                      refuses it (only allowed for updateStrategy 'RollingUpdate'); with OnDelete \
@@ -305,7 +306,7 @@ fn update_strategy_is_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
         }
         Some(other) => {
             out.push(Finding::new(
-                "update-strategy",
+                RuleId::UpdateStrategy,
                 "/spec/updateStrategy/type",
                 format!(
                     "spec.updateStrategy.type {other:?} is neither RollingUpdate nor OnDelete \
@@ -321,7 +322,7 @@ fn update_strategy_is_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
     };
     if let Some(partition) = int_of(rolling, "partition").filter(|&p| p < 0) {
         out.push(Finding::new(
-            "update-strategy",
+            RuleId::UpdateStrategy,
             "/spec/updateStrategy/rollingUpdate/partition",
             format!("partition {partition} is negative: the API server refuses the object"),
             "set partition to 0 to update every pod, or to the lowest ordinal to update",
@@ -331,7 +332,7 @@ fn update_strategy_is_valid(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
         && let Some(problem) = max_unavailable_problem(max_unavailable)
     {
         out.push(Finding::new(
-            "update-strategy",
+            RuleId::UpdateStrategy,
             "/spec/updateStrategy/rollingUpdate/maxUnavailable",
             format!(
                 "maxUnavailable {max_unavailable} {problem}: the API server refuses the object"
@@ -397,7 +398,7 @@ fn partition_leaves_pods_to_update(sts: &StatefulSet<'_>, out: &mut Vec<Finding>
         format!("ordinals.start {start} + {replicas} replicas = {end}")
     };
     out.push(Finding::new(
-        "partition-exceeds-replicas",
+        RuleId::PartitionExceedsReplicas,
         "/spec/updateStrategy/rollingUpdate/partition",
         format!(
             "partition {partition} is greater than {ordinals}: only pods with an ordinal of at \
@@ -430,7 +431,7 @@ fn pod_management_policy_is_known(sts: &StatefulSet<'_>, out: &mut Vec<Finding>)
             .to_string(),
     };
     out.push(Finding::new(
-        "pod-management-policy",
+        RuleId::PodManagementPolicy,
         "/spec/podManagementPolicy",
         format!(
             "podManagementPolicy {policy:?} is neither OrderedReady nor Parallel \
@@ -467,7 +468,7 @@ fn counts_are_not_negative(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
     for (parent, field, dotted, meaning) in counts {
         if let Some(value) = int_of(parent, field).filter(|&v| v < 0) {
             out.push(Finding::new(
-                "replicas",
+                RuleId::Replicas,
                 format!("/{}", dotted.replace('.', "/")),
                 format!(
                     "{dotted} is {value}, but it is {meaning} and cannot be negative: the API \
@@ -489,7 +490,7 @@ fn pods_restart_in_place(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
         str_of(sts.pod, "restartPolicy").filter(|p| !p.is_empty() && *p != "Always")
     {
         out.push(Finding::new(
-            "restart-policy",
+            RuleId::RestartPolicy,
             "/spec/template/spec/restartPolicy",
             format!(
                 "restartPolicy {policy:?}: a StatefulSet keeps every pod running, so only Always \
@@ -501,7 +502,7 @@ fn pods_restart_in_place(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
     }
     if let Some(deadline) = get(sts.pod, "activeDeadlineSeconds").filter(|d| !d.is_null()) {
         out.push(Finding::new(
-            "restart-policy",
+            RuleId::RestartPolicy,
             "/spec/template/spec/activeDeadlineSeconds",
             format!(
                 "activeDeadlineSeconds is {deadline}: it would end every pod after that time, \
@@ -547,7 +548,7 @@ fn termination_grace_within_bounds(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut
         return;
     };
     out.push(Finding::new(
-        "termination-grace",
+        RuleId::TerminationGrace,
         "/spec/template/spec/terminationGracePeriodSeconds",
         format!("terminationGracePeriodSeconds {shown} {problem}"),
         format!(
@@ -579,7 +580,7 @@ fn dns_config_is_valid(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding
             "/spec/template/spec/dnsConfig"
         };
         out.push(Finding::new(
-            "dns-config",
+            RuleId::DnsConfig,
             path,
             "dnsPolicy is None but dnsConfig lists no nameserver: the pod would have no DNS \
              server at all, so the API server refuses it",
@@ -588,7 +589,7 @@ fn dns_config_is_valid(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding
     }
     if nameservers.len() > MAX_NAMESERVERS {
         out.push(Finding::new(
-            "dns-config",
+            RuleId::DnsConfig,
             "/spec/template/spec/dnsConfig/nameservers",
             format!(
                 "dnsConfig lists {} nameservers, more than the {MAX_NAMESERVERS} a resolv.conf \
@@ -602,7 +603,7 @@ fn dns_config_is_valid(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding
     let limit = max_search_domains(cx);
     if searches > limit {
         out.push(Finding::new(
-            "dns-config",
+            RuleId::DnsConfig,
             "/spec/template/spec/dnsConfig/searches",
             format!(
                 "dnsConfig lists {searches} search domains, more than {}: the pod is refused \

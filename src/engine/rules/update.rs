@@ -5,6 +5,7 @@
 //! 'replicas', 'ordinals', 'template', 'updateStrategy', ... are forbidden"). We name the
 //! field and give the remedy that keeps the data.
 
+use crate::engine::catalog::RuleId;
 use crate::engine::doc::{Doc, Members};
 
 use crate::engine::finding::Finding;
@@ -46,7 +47,7 @@ pub fn check(sts: &StatefulSet<'_>, cx: &Cx<'_>, out: &mut Vec<Finding>) {
         };
         if changed {
             out.push(Finding::new(
-                "immutable-field",
+                RuleId::ImmutableField,
                 changed_path(field, new, old),
                 format!(
                     "spec.{field} cannot be changed after creation: the API server rejects this \

@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::engine::catalog::RuleId;
 use crate::engine::doc::{Doc, Members};
 
 use crate::engine::finding::Finding;
@@ -195,7 +196,7 @@ fn mounts_name_known_volumes(
             format!("defined: {}", quoted_list(&known))
         };
         out.push(Finding::new(
-            "volume-mount-unknown",
+            RuleId::VolumeMountUnknown,
             format!("{}/name", mount.path()),
             format!(
                 "{} {} names volume \"{name}\", but the pod has no volume and the StatefulSet \
@@ -230,7 +231,7 @@ fn claim_templates_are_mounted(
             continue;
         }
         out.push(Finding::new(
-            "claim-template-unused",
+            RuleId::ClaimTemplateUnused,
             format!("{}/metadata/name", claim.path()),
             format!(
                 "claim template \"{name}\" is mounted by no container; the controller still \
@@ -260,7 +261,7 @@ fn claim_templates_do_not_shadow_volumes(
             continue;
         };
         out.push(Finding::new(
-            "claim-template-shadows-volume",
+            RuleId::ClaimTemplateShadowsVolume,
             format!("/spec/template/spec/volumes/{index}/name"),
             format!(
                 "pod volume \"{name}\" has the name of claim template \"{name}\" ({}); the \
@@ -305,7 +306,7 @@ fn mount_paths_are_unique(sts: &StatefulSet<'_>, out: &mut Vec<Finding>) {
                     "can not be used in both volumeMounts and volumeDevices"
                 };
                 out.push(Finding::new(
-                    "mount-path-duplicate",
+                    RuleId::MountPathDuplicate,
                     format!("{}/{}/{index}/{key}", container.path(), kind.field()),
                     format!(
                         "{} uses path \"{path}\" twice ({first} and {here}); the pod is \
@@ -331,7 +332,7 @@ fn sub_paths_stay_inside_the_volume(mounts: &[Mount<'_>], out: &mut Vec<Finding>
         let sub_path_expr = str_of(mount.value, "subPathExpr").filter(|s| !s.is_empty());
         if let (Some(sub_path), Some(expr)) = (sub_path, sub_path_expr) {
             out.push(Finding::new(
-                "sub-path",
+                RuleId::SubPath,
                 format!("{}/subPathExpr", mount.path()),
                 format!(
                     "{} {} sets both subPath \"{sub_path}\" and subPathExpr \"{expr}\"; they are \
@@ -352,7 +353,7 @@ fn sub_paths_stay_inside_the_volume(mounts: &[Mount<'_>], out: &mut Vec<Finding>
                 continue;
             };
             out.push(Finding::new(
-                "sub-path",
+                RuleId::SubPath,
                 format!("{}/{key}", mount.path()),
                 format!(
                     "{} {} {key} \"{value}\" {problem}; the pod is rejected and no replica starts",
@@ -381,7 +382,7 @@ fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Find
         };
         if modes.is_empty() {
             out.push(Finding::new(
-                "claim-template-access-modes",
+                RuleId::ClaimTemplateAccessModes,
                 path(),
                 format!(
                     "{} has no accessModes; the controller's PVC create is rejected (at least \
@@ -401,7 +402,7 @@ fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Find
         for &(i, mode) in &names {
             if !ACCESS_MODES.contains(&mode) {
                 out.push(Finding::new(
-                    "claim-template-access-modes",
+                    RuleId::ClaimTemplateAccessModes,
                     format!("{}/{i}", path()),
                     format!(
                         "{} asks for access mode \"{mode}\", which does not exist; the PVC is \
@@ -417,7 +418,7 @@ fn claim_access_modes_are_valid(claims: &[ClaimTemplate<'_>], out: &mut Vec<Find
             && distinct.len() > 1
         {
             out.push(Finding::new(
-                "claim-template-access-modes",
+                RuleId::ClaimTemplateAccessModes,
                 format!("{}/{i}", path()),
                 format!(
                     "{} combines ReadWriteOncePod with {}; ReadWriteOncePod may not be \
@@ -466,7 +467,7 @@ fn claim_storage_is_requested(claims: &[ClaimTemplate<'_>], out: &mut Vec<Findin
             },
         };
         out.push(Finding::new(
-            "claim-template-storage",
+            RuleId::ClaimTemplateStorage,
             path,
             format!(
                 "{} {problem}; the controller's PVC create is rejected and the replica never \
@@ -494,7 +495,7 @@ fn claim_volume_modes_match_their_use(
         };
         if mode != "Filesystem" && mode != "Block" {
             out.push(Finding::new(
-                "claim-template-volume-mode",
+                RuleId::ClaimTemplateVolumeMode,
                 format!("{}/spec/volumeMode", claim.path()),
                 format!(
                     "{} has volumeMode \"{mode}\"; only Filesystem and Block exist, so the PVC \
@@ -533,7 +534,7 @@ fn claim_volume_modes_match_their_use(
             _ => continue,
         };
         out.push(Finding::new(
-            "claim-template-volume-mode",
+            RuleId::ClaimTemplateVolumeMode,
             format!("{}/name", mount.path()),
             format!(
                 "{} {} uses {wrong} (claim template \"{name}\"); the kubelet refuses it \
@@ -566,7 +567,7 @@ fn claim_storage_class_is_pinned(
             continue;
         }
         out.push(Finding::new(
-            "claim-template-storage-class",
+            RuleId::ClaimTemplateStorageClass,
             format!("{}/spec/storageClassName", claim.path()),
             format!(
                 "{} names no storageClassName and the policy has no default to fill it; each \
@@ -608,6 +609,7 @@ pub(crate) mod tests {
 
     use super::check;
     use crate::engine::KubeVersion;
+    use crate::engine::catalog::RuleId;
     use crate::engine::finding::Severity;
     use crate::engine::rules::testing::{self, hits, policy, web};
 
@@ -619,8 +621,8 @@ pub(crate) mod tests {
     fn run_ignoring_class(object: &Value) -> Vec<(&'static str, String)> {
         run(object)
             .into_iter()
-            .filter(|f| f.rule != "claim-template-storage-class")
-            .map(|f| (f.rule, f.path))
+            .filter(|f| f.rule != RuleId::ClaimTemplateStorageClass)
+            .map(|f| (f.rule.id(), f.path))
             .collect()
     }
 
@@ -650,7 +652,7 @@ pub(crate) mod tests {
         let findings = run(&sts);
         let unknown: Vec<_> = findings
             .iter()
-            .filter(|f| f.rule == "volume-mount-unknown")
+            .filter(|f| f.rule == RuleId::VolumeMountUnknown)
             .collect();
         assert_eq!(unknown.len(), 1);
         assert_eq!(unknown[0].path, format!("{NGINX}/volumeMounts/0/name"));
@@ -708,7 +710,7 @@ pub(crate) mod tests {
         let findings = run(&sts);
         let unused: Vec<_> = findings
             .iter()
-            .filter(|f| f.rule == "claim-template-unused")
+            .filter(|f| f.rule == RuleId::ClaimTemplateUnused)
             .collect();
         assert_eq!(unused.len(), 1);
         assert_eq!(unused[0].path, "/spec/volumeClaimTemplates/0/metadata/name");
@@ -739,7 +741,7 @@ pub(crate) mod tests {
         let findings = run(&sts);
         let shadow: Vec<_> = findings
             .iter()
-            .filter(|f| f.rule == "claim-template-shadows-volume")
+            .filter(|f| f.rule == RuleId::ClaimTemplateShadowsVolume)
             .collect();
         assert_eq!(shadow.len(), 1);
         assert_eq!(shadow[0].path, "/spec/template/spec/volumes/1/name");
@@ -791,7 +793,7 @@ pub(crate) mod tests {
         );
         let finding = run(&sts)
             .into_iter()
-            .find(|f| f.rule == "mount-path-duplicate")
+            .find(|f| f.rule == RuleId::MountPathDuplicate)
             .unwrap();
         assert!(
             finding.message.contains(
@@ -1022,7 +1024,11 @@ pub(crate) mod tests {
         ]);
         let findings = run(&sts);
         // Only the judgeable claim "a" ("b" too) is reported as unused; nothing panics.
-        assert!(findings.iter().all(|f| f.rule != "volume-mount-unknown"));
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.rule != RuleId::VolumeMountUnknown)
+        );
         let mut sts = web();
         sts["spec"] = json!("nope");
         assert_eq!(run(&sts), []);
@@ -1031,7 +1037,7 @@ pub(crate) mod tests {
 
     #[test]
     fn mysql_example_only_warns_about_the_shadowed_data_volume() {
-        let findings = run(&mysql());
+        let findings = run(&testing::mysql());
         assert_eq!(
             hits(&findings),
             [(
@@ -1044,72 +1050,12 @@ pub(crate) mod tests {
 
     #[test]
     fn gpu_examples_raise_no_volume_errors() {
-        for sts in crate::engine::rules::gpu::tests::examples() {
+        for sts in testing::gpu_examples() {
             let findings = run(&sts);
             assert!(
                 findings.iter().all(|f| f.severity == Severity::Warning),
                 "{findings:?}"
             );
         }
-    }
-
-    /// The volume-relevant parts of the seed example `mysql.yaml`.
-    pub(crate) fn mysql() -> Value {
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "StatefulSet",
-            "metadata": {"name": "test-mysql-123-mysql", "namespace": "default"},
-            "spec": {
-                "replicas": 1,
-                "serviceName": "mysql",
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "mysql"}},
-                "template": {
-                    "metadata": {"labels": {"app.kubernetes.io/name": "mysql"}},
-                    "spec": {
-                        "volumes": [
-                            {"name": "conf", "emptyDir": {}},
-                            {"name": "init-scripts", "emptyDir": {}},
-                            {"name": "config-map", "configMap": {"name": "test-mysql-123-mysql", "defaultMode": 420}},
-                            {"name": "data", "persistentVolumeClaim": {"claimName": "data"}}
-                        ],
-                        "initContainers": [{
-                            "name": "init",
-                            "resources": {},
-                            "volumeMounts": [
-                                {"name": "conf", "mountPath": "/etc/mysql"},
-                                {"name": "config-map", "mountPath": "/mnt/conf"},
-                                {"name": "data", "mountPath": "/var/lib/mysql"}
-                            ]
-                        }],
-                        "containers": [
-                            {"name": "mysql",
-                             "resources": {"limits": {"cpu": "1", "memory": "1Gi"},
-                                           "requests": {"cpu": "100m", "memory": "512Mi"}},
-                             "volumeMounts": [
-                                {"name": "conf", "mountPath": "/etc/mysql"},
-                                {"name": "data", "mountPath": "/var/lib/mysql"}]},
-                            {"name": "sidecar",
-                             "volumeMounts": [
-                                {"name": "conf", "mountPath": "/etc/mysql"},
-                                {"name": "data", "mountPath": "/var/lib/mysql"}]},
-                            {"name": "metrics-exporter"},
-                            {"name": "pt-heartbeat",
-                             "volumeMounts": [{"name": "conf", "mountPath": "/etc/mysql"}]}
-                        ]
-                    }
-                },
-                "volumeClaimTemplates": [{
-                    "kind": "PersistentVolumeClaim",
-                    "apiVersion": "v1",
-                    "metadata": {"name": "data"},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "resources": {"limits": {"storage": "1Gi"}, "requests": {"storage": "1Gi"}},
-                        "storageClassName": "local-path",
-                        "volumeMode": "Filesystem"
-                    }
-                }]
-            }
-        })
     }
 }

@@ -40,8 +40,8 @@ impl Decision {
         let mut rules: Vec<&'static str> = Vec::new();
         if let (Outcome::Reviewed { review, .. }, Webhook::Validate) = (&self.outcome, webhook) {
             for finding in &review.findings {
-                if !rules.contains(&finding.rule) {
-                    rules.push(finding.rule);
+                if !rules.contains(&finding.rule.id()) {
+                    rules.push(finding.rule.id());
                 }
             }
         }
