@@ -51,8 +51,10 @@ fn run(workload: &str, iterations: usize) -> Result<(), String> {
             let review =
                 admission::parse(black_box(body.as_bytes()), webhook).map_err(|e| e.to_string())?;
             let decision =
-                admission::decide(&policy, webhook, &review.request, KubeVersion::LATEST);
-            black_box(admission::encode(review.version, &decision.response));
+                admission::decide(&policy, webhook, &review.request, KubeVersion::LATEST)
+                    .map_err(|e| e.to_string())?;
+            black_box(admission::encode(review.version, &decision.response))
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     };

@@ -222,7 +222,8 @@ fn main() -> ExitCode {
             &review.request,
             KubeVersion::LATEST,
             cluster,
-        );
+        )
+        .ok()?;
         Some(black_box(decision).response.allowed)
     };
     let Some(_) = decide(Some(&cluster)) else {
@@ -237,14 +238,16 @@ fn main() -> ExitCode {
             &review.request,
             KubeVersion::LATEST,
             Some(&cluster),
-        );
+        )
+        .expect("stsguard writes its answer");
         let warnings = decision.response.warnings.len();
         let without = admission::decide(
             &policy,
             Webhook::Validate,
             &review.request,
             KubeVersion::LATEST,
-        );
+        )
+        .expect("stsguard writes its answer");
         if warnings != without.response.warnings.len() {
             eprintln!(
                 "the cluster adds findings to review 029: {:?}",

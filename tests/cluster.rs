@@ -32,7 +32,8 @@ fn webhook_findings(number: &str, cluster: &Inventory) -> Vec<Finding> {
         &review.request,
         KubeVersion::LATEST,
         Some(cluster),
-    );
+    )
+    .unwrap();
     match decision.outcome {
         Outcome::Reviewed { review, .. } => review.findings,
         other => panic!("{number}: not reviewed: {other:?}"),

@@ -591,8 +591,9 @@ fn mutate_both_ways(policy: &Policy, body: &[u8]) -> [String; 2] {
             Webhook::Mutate,
             &review.request,
             engine::KubeVersion::LATEST,
-        );
-        String::from_utf8(admission::encode(review.version, &decision.response)).unwrap()
+        )
+        .unwrap();
+        String::from_utf8(admission::encode(review.version, &decision.response).unwrap()).unwrap()
     })
 }
 

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::input::{self, InputError};
 use super::print;
-use crate::engine::normalize;
 use crate::engine::view::{StatefulSet, at, get, int_of, str_of};
+use crate::engine::{self, normalize};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -86,7 +86,7 @@ pub fn plan(object: &Value, default_namespace: &str, cluster_domain: &str) -> Pl
     let normalized = normalize::apply(object);
     let sts = StatefulSet::new(&normalized);
     let name = sts.name().unwrap_or("<unnamed>").to_string();
-    let namespace = sts.namespace().unwrap_or(default_namespace).to_string();
+    let namespace = engine::namespace(&normalized, Some(default_namespace)).to_string();
     let replicas = sts.replicas().max(0);
     let start = sts.ordinal_start().max(0);
     let service_name = str_of(sts.spec, "serviceName")

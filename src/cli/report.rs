@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::engine::{Finding, NotJudged, Severity};
+use crate::engine::{self, Finding, NotJudged, Severity};
 
 /// Which object a finding belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -22,7 +22,7 @@ impl ObjectRef {
         let field = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str);
         ObjectRef {
             kind: "StatefulSet".into(),
-            namespace: field("namespace").unwrap_or(default_namespace).to_string(),
+            namespace: engine::namespace(value, Some(default_namespace)).to_string(),
             name: field("name").unwrap_or("<unnamed>").to_string(),
         }
     }

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 pub use finding::{Finding, Severity};
-pub use policy::Policy;
+pub use policy::{Mode, Policy};
 
 use catalog::RuleId;
 use doc::Doc;
@@ -151,6 +151,22 @@ pub struct Review {
     /// Without it, "not judged" and "judged, nothing wrong" would look the same: the CLI
     /// reports these objects instead of counting them as clean (issue #19).
     pub not_judged: Option<NotJudged>,
+    /// The policy's `mode` in the object's namespace: whether error findings deny
+    /// ([`Review::verdict`]). `enforce` for a DELETE or CONNECT, which has no namespace to
+    /// read.
+    pub mode: Mode,
+}
+
+/// What a [`Review`] means for admission, given the policy's mode in the object's namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No error finding.
+    Allow,
+    /// Error findings, and the policy enforces in this namespace.
+    Deny,
+    /// Error findings, but the policy only warns in this namespace (`mode: warn`, for
+    /// rolling stsguard out): allowed, with what would have been denied.
+    WouldDeny,
 }
 
 /// Why [`review`] judged nothing about an object. Not an error: these objects are admitted
@@ -199,10 +215,16 @@ impl std::fmt::Display for NotJudged {
 }
 
 impl Review {
-    /// The review of an object the engine did not judge: nothing found, nothing to patch.
-    fn not_judged(reason: NotJudged) -> Review {
+    /// The review of an object the engine did not judge: nothing found, nothing to patch;
+    /// the mode is still the policy's in an exempt namespace.
+    fn not_judged(policy: &Policy, reason: NotJudged) -> Review {
+        let mode = match &reason {
+            NotJudged::ExemptNamespace { namespace, .. } => policy.settings_for(namespace).mode,
+            NotJudged::Operation(_) => Mode::default(),
+        };
         Review {
             not_judged: Some(reason),
+            mode,
             ..Review::default()
         }
     }
@@ -210,6 +232,16 @@ impl Review {
     /// Whether any finding is an error.
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+
+    /// Whether the object is admitted: the webhook only writes this down, so that the
+    /// policy's mode is read in one place.
+    pub fn verdict(&self) -> Verdict {
+        match (self.has_errors(), self.mode) {
+            (false, _) => Verdict::Allow,
+            (true, Mode::Enforce) => Verdict::Deny,
+            (true, Mode::Warn) => Verdict::WouldDeny,
+        }
     }
 }
 
@@ -241,7 +273,7 @@ pub fn review(
     }
     let (namespace, settings) = match scope(policy, operation, object, context) {
         Ok(scope) => scope,
-        Err(reason) => return Ok(Review::not_judged(reason)),
+        Err(reason) => return Ok(Review::not_judged(policy, reason)),
     };
 
     let old_object = match operation {
@@ -259,7 +291,10 @@ pub fn review(
     };
     let docs = (context.checks || (context.defaults && file))
         .then(|| (read(object), old_object.map(read)));
-    let mut review = Review::default();
+    let mut review = Review {
+        mode: settings.mode,
+        ..Review::default()
+    };
     if context.checks
         && let Some((doc, old_doc)) = &docs
     {
@@ -325,13 +360,16 @@ pub fn review_doc(
     }
     let (namespace, settings) = match scope(policy, operation, object, context) {
         Ok(scope) => scope,
-        Err(reason) => return Ok(Review::not_judged(reason)),
+        Err(reason) => return Ok(Review::not_judged(policy, reason)),
     };
     let old = match operation {
         Operation::Update => old_object.filter(|old| old.is_object()),
         _ => None,
     };
-    let mut review = Review::default();
+    let mut review = Review {
+        mode: settings.mode,
+        ..Review::default()
+    };
     if context.checks {
         judge(
             policy,
@@ -358,10 +396,7 @@ fn scope<'p, 'o, T: view::Tree>(
     if matches!(operation, Operation::Delete | Operation::Connect) {
         return Err(NotJudged::Operation(operation));
     }
-    let namespace = StatefulSet::new(object)
-        .namespace()
-        .or(context.namespace)
-        .unwrap_or("default");
+    let namespace = namespace(object, context.namespace);
     if let Some(pattern) = policy.exemption(namespace) {
         return Err(NotJudged::ExemptNamespace {
             namespace: namespace.to_string(),
@@ -369,6 +404,17 @@ fn scope<'p, 'o, T: view::Tree>(
         });
     }
     Ok((namespace, policy.settings_for(namespace)))
+}
+
+/// The namespace an object is judged in: its own `metadata.namespace`, else the one its
+/// caller knows it by (the request's, or `--namespace`), else `default`, where the API server
+/// puts an object that names none. Messages that name the object use it too, so that they
+/// name the namespace whose policy judged it.
+pub fn namespace<'o, T: view::Tree>(object: &'o T, known: Option<&'o str>) -> &'o str {
+    StatefulSet::new(object)
+        .namespace()
+        .or(known)
+        .unwrap_or("default")
 }
 
 /// Runs the rules and applies the policy's levels, the ignore annotation and ratcheting.
@@ -470,7 +516,7 @@ mod tests {
         let bad = serde_json::json!({"metadata": {"name": "Bad_Name"}});
         assert_eq!(
             review(&policy, Operation::Delete, &bad, None, &cx).unwrap(),
-            Review::not_judged(NotJudged::Operation(Operation::Delete))
+            Review::not_judged(&policy, NotJudged::Operation(Operation::Delete))
         );
     }
 
@@ -489,7 +535,7 @@ mod tests {
             namespace: "kube-system".into(),
             pattern: "kube-system".into(),
         };
-        assert_eq!(exempt, Review::not_judged(reason.clone()));
+        assert_eq!(exempt, Review::not_judged(&policy, reason.clone()));
         assert_eq!(
             reason.to_string(),
             "namespace kube-system is exempt in the policy (exemptNamespaces: kube-system)"
@@ -502,7 +548,7 @@ mod tests {
         };
         assert_eq!(
             review_doc(&policy, Operation::Create, &doc, None, &validate).unwrap(),
-            Review::not_judged(reason)
+            Review::not_judged(&policy, reason)
         );
         // The namespace of the context counts when the object names none.
         let mut unnamespaced = broken.clone();
@@ -544,5 +590,55 @@ mod tests {
             review.findings.iter().any(|f| f.rule == RuleId::Selector),
             "{review:?}"
         );
+    }
+
+    #[test]
+    fn the_verdict_follows_the_mode_in_the_namespace_the_object_is_judged_in() {
+        let policy = Policy::from_yaml(
+            "apiVersion: stsguard.dev/v1\nkind: StatefulSetPolicy\nmetadata: {name: t}\nspec:\n  mode: enforce\n  namespaces:\n  - match: [ml-*]\n    mode: warn\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let broken = |namespace: Option<&str>| {
+            let mut object = serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "Bad_Name"},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}
+            });
+            if let Some(namespace) = namespace {
+                object["metadata"]["namespace"] = namespace.into();
+            }
+            object
+        };
+        let verdict = |object: &Value, known: Option<&str>| {
+            let cx = Context {
+                namespace: known,
+                ..Context::default()
+            };
+            let review = review(&policy, Operation::Create, object, None, &cx).unwrap();
+            assert!(review.has_errors());
+            review.verdict()
+        };
+        assert_eq!(verdict(&broken(Some("web")), None), Verdict::Deny);
+        assert_eq!(verdict(&broken(Some("ml-train")), None), Verdict::WouldDeny);
+        // The object's own namespace first, then the caller's, then `default`.
+        assert_eq!(
+            verdict(&broken(Some("web")), Some("ml-train")),
+            Verdict::Deny
+        );
+        assert_eq!(verdict(&broken(None), Some("ml-train")), Verdict::WouldDeny);
+        assert_eq!(verdict(&broken(None), None), Verdict::Deny);
+        assert_eq!(namespace(&broken(None), None), "default");
+        assert_eq!(namespace(&broken(None), Some("ml-train")), "ml-train");
+        assert_eq!(namespace(&broken(Some("web")), Some("ml-train")), "web");
+        // Nothing judged, nothing denied.
+        let delete = review(
+            &policy,
+            Operation::Delete,
+            &broken(None),
+            None,
+            &Context::default(),
+        );
+        assert_eq!(delete.unwrap().verdict(), Verdict::Allow);
     }
 }

@@ -37,6 +37,8 @@ pub enum RequestResult {
     Overloaded,
     /// 503: not read and answered within the request timeout.
     Timeout,
+    /// 500: stsguard could not write its own answer (a bug).
+    Failed,
 }
 
 impl RequestResult {
@@ -47,6 +49,7 @@ impl RequestResult {
             RequestResult::BadRequest => "bad_request",
             RequestResult::Overloaded => "overloaded",
             RequestResult::Timeout => "timeout",
+            RequestResult::Failed => "failed",
         }
     }
 }

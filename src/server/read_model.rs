@@ -27,7 +27,6 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
-use super::admission::ObjectIn;
 use crate::engine;
 use crate::engine::doc::{self, Doc};
 use crate::engine::view::Reads;
@@ -37,18 +36,25 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 
 /// How `request.object` and `request.oldObject` are read.
 pub(crate) trait Reading {
+    /// The object as this reading builds it, borrowing from the body (`'de`).
+    type Object<'de>;
+
     /// Reads the object; `null` is `None`, as for `Option<Value>`.
-    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ObjectIn<'de>>, D::Error>;
+    fn read<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Self::Object<'de>>, D::Error>;
 }
 
 /// Everything a rule may read (`/validate`), as a [`Doc`].
 pub(crate) enum Whole {}
 
 impl Reading for Whole {
-    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ObjectIn<'de>>, D::Error> {
+    type Object<'de> = Doc<'de>;
+
+    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Doc<'de>>, D::Error> {
         Ok(match WholeNode(Level::Root).deserialize(deserializer)? {
             Doc::Null => None,
-            doc => Some(ObjectIn::Doc(doc)),
+            doc => Some(doc),
         })
     }
 }
@@ -57,11 +63,13 @@ impl Reading for Whole {
 pub(crate) enum ForDefaults {}
 
 impl Reading for ForDefaults {
-    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ObjectIn<'de>>, D::Error> {
+    type Object<'de> = Value;
+
+    fn read<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
         Ok(
             match Only(&engine::defaults::READS, OBJECT_DEPTH).deserialize(deserializer)? {
                 Value::Null => None,
-                value => Some(ObjectIn::Value(value)),
+                value => Some(value),
             },
         )
     }
@@ -70,7 +78,7 @@ impl Reading for ForDefaults {
 /// `request.object` or `request.oldObject` as a [`Reading`] reads it. Only for serde_json
 /// reading from memory (`from_str`/`from_slice`): the skipped annotation is borrowed from the
 /// input as raw JSON.
-pub(crate) struct Object<'de, R>(pub Option<ObjectIn<'de>>, PhantomData<R>);
+pub(crate) struct Object<'de, R: Reading>(pub Option<R::Object<'de>>, PhantomData<R>);
 
 impl<'de, R: Reading> Deserialize<'de> for Object<'de, R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -395,7 +403,7 @@ fn last_applied<'de, A: MapAccess<'de>>(
         Ok(value) => Ok(Some(value)),
         // Raised again as a custom error, the only kind a visitor can raise: marked when
         // the text is not JSON, so that the body gets the answer the same fault gets
-        // anywhere else (`admission::parse` reads the mark).
+        // anywhere else (the body's reader looks for the mark).
         Err(error) if error.is_data() => Err(de::Error::custom(without_position(&error))),
         Err(error) => Err(de::Error::custom(format_args!(
             "{NOT_JSON}{}",
@@ -547,14 +555,20 @@ mod tests {
 
     use super::{ForDefaults, Reading, Whole};
 
-    fn read_text<R: Reading>(text: &str) -> Option<Value> {
+    fn read_text<R: Reading>(text: &str) -> Option<Value>
+    where
+        for<'de> R::Object<'de>: serde::Serialize,
+    {
         let mut reader = serde_json::Deserializer::from_str(text);
         let read = R::read(&mut reader).unwrap();
         reader.end().unwrap();
-        read.map(|object| object.to_value())
+        read.map(|object| serde_json::to_value(object).unwrap())
     }
 
-    fn read_as<R: Reading>(object: &Value) -> Option<Value> {
+    fn read_as<R: Reading>(object: &Value) -> Option<Value>
+    where
+        for<'de> R::Object<'de>: serde::Serialize,
+    {
         read_text::<R>(&object.to_string())
     }
 

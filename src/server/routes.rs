@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::admission::{self, Decision, InputError, Outcome, Webhook};
+use super::admission::{self, AnswerError, Decision, InputError, Outcome, Webhook};
 use super::metrics::{Metrics, RequestResult};
 use crate::cluster::watch::Watches;
 use crate::engine::{KubeVersion, Policy};
@@ -315,14 +315,37 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
         Webhook::Validate => state.cluster().map(Watches::inventory),
         Webhook::Mutate => None,
     };
-    let decision = admission::decide_in(
+    let answered = admission::decide_in(
         &policy,
         webhook,
         &review.request,
         state.kube_version,
         cluster.as_deref().map(|inventory| &**inventory),
-    );
-    let response_body = admission::encode(review.version, &decision.response);
+    )
+    .and_then(|decision| {
+        Ok((
+            admission::encode(review.version, &decision.response)?,
+            decision,
+        ))
+    });
+    let operation = review.request.operation.as_str();
+    let (response_body, decision) = match answered {
+        Ok(answered) => answered,
+        Err(error) => {
+            state.metrics.request(
+                webhook,
+                Some(operation),
+                RequestResult::Failed,
+                started.elapsed().as_secs_f64(),
+            );
+            tracing::error!(
+                webhook = webhook.as_str(),
+                error = %error,
+                "could not write the answer"
+            );
+            return failed(&error);
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
 
     let result = if decision.response.allowed {
@@ -330,7 +353,6 @@ async fn answer(state: &AppState, webhook: Webhook, request: Request) -> Respons
     } else {
         RequestResult::Denied
     };
-    let operation = review.request.operation.as_str();
     state
         .metrics
         .request(webhook, Some(operation), result, seconds);
@@ -633,6 +655,13 @@ fn refuse(state: &AppState, webhook: Webhook, started: Instant, error: &InputErr
     plain(status, format!("{error}\n"))
 }
 
+/// 500 when stsguard cannot write its own answer (a bug, never the request's fault): the API
+/// server applies the webhook's failurePolicy, where an empty or partial review under a 200
+/// would be read as an answer.
+fn failed(error: &AnswerError) -> Response {
+    plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n"))
+}
+
 /// Shortens a request-supplied string for a log line.
 fn clip(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -747,6 +776,15 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes));
         headers
+    }
+
+    #[tokio::test]
+    async fn answers_500_when_stsguard_cannot_write_its_answer() {
+        let error = AnswerError::from(<serde_json::Error as serde::ser::Error>::custom("boom"));
+        let response = failed(&error);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "stsguard could not write its answer: boom\n");
     }
 
     #[tokio::test]

@@ -376,7 +376,8 @@ pub fn check_admission(body: &[u8]) -> Result<(), String> {
                     ..review.request.clone()
                 };
                 let decision =
-                    admission::decide(policy, webhook, &request, engine::KubeVersion::LATEST);
+                    admission::decide(policy, webhook, &request, engine::KubeVersion::LATEST)
+                        .map_err(|e| e.to_string())?;
                 if let Some(patch) = decision.response.patch {
                     return Err(format!(
                         "a second /mutate of the patched object patches again: {patch}"
@@ -409,14 +410,16 @@ fn same_mutation(
 ) -> Result<(), String> {
     for policy in POLICIES.iter() {
         let [a, b] = [whole, for_defaults].map(|review| {
-            let decision = admission::decide(
+            admission::decide(
                 policy,
                 Webhook::Mutate,
                 &review.request,
                 engine::KubeVersion::LATEST,
-            );
-            admission::encode(review.version, &decision.response)
+            )
+            .and_then(|decision| admission::encode(review.version, &decision.response))
+            .map_err(|e| e.to_string())
         });
+        let (a, b) = (a?, b?);
         if a != b {
             return Err(format!(
                 "/mutate answers differently on the object read only as the defaults read it \
@@ -436,8 +439,9 @@ fn check_answer(
     version: admission::ReviewVersion,
     request: &AdmissionRequest,
 ) -> Result<Option<Value>, String> {
-    let decision = admission::decide(policy, webhook, request, engine::KubeVersion::LATEST);
-    let bytes = admission::encode(version, &decision.response);
+    let decision = admission::decide(policy, webhook, request, engine::KubeVersion::LATEST)
+        .map_err(|e| e.to_string())?;
+    let bytes = admission::encode(version, &decision.response).map_err(|e| e.to_string())?;
     let out: Value = serde_json::from_slice(&bytes).map_err(|e| {
         format!(
             "the answer is not JSON: {e}: {}",
