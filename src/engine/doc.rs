@@ -3,7 +3,7 @@
 //! `serde_json::Value` keeps each object's members in an `IndexMap` (the `preserve_order`
 //! feature the CLI's outputs need): every member costs a SipHash of its key and every key
 //! and string an allocation, all freed again after one request. Most of a `/validate`
-//! request went into building and dropping that tree (BENCHMARKS.md, session 7). A
+//! request went into building and dropping that tree (BENCHMARKS.md, "Choices"). A
 //! [`Doc`] keeps members in a `Vec`, in order, and borrows keys and strings from the text
 //! it was read from (from a `Value`, when the CLI has one), so reading an object costs about
 //! half, and lookups compare keys instead of hashing them: a Kubernetes object has a handful
