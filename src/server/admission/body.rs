@@ -248,16 +248,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::server::admission::testing::review_body;
     use crate::server::read_model::LAST_APPLIED;
-
-    fn review_body(request: Value) -> Vec<u8> {
-        serde_json::to_vec(&json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": request,
-        }))
-        .unwrap()
-    }
 
     #[test]
     fn refuses_bodies_that_are_not_reviews() {

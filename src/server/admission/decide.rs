@@ -263,15 +263,7 @@ mod tests {
 
     use super::*;
     use crate::server::admission::body::parse;
-
-    fn review_body(request: Value) -> Vec<u8> {
-        serde_json::to_vec(&json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": request,
-        }))
-        .unwrap()
-    }
+    use crate::server::admission::testing::review_body;
 
     #[test]
     fn allows_other_kinds_untouched() {

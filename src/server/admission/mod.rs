@@ -33,3 +33,19 @@ pub use wire::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, AnswerError, GroupVersionKind,
     GroupVersionResource, ObjectIn, RequestOperation, ReviewVersion, Status, Webhook, encode,
 };
+
+/// Helpers for the admission modules' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::{Value, json};
+
+    /// An `admission.k8s.io/v1` AdmissionReview body around `request`.
+    pub fn review_body(request: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": request,
+        }))
+        .unwrap()
+    }
+}
