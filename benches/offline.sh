@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Offline benchmark of `stsguard validate`: 1,000 and 10,000 copies of the seed cassandra
-# StatefulSet, as one multi-document file and as a directory of files. Prints wall time and
-# peak RSS (GNU time). Usage: bash benches/offline.sh [runs]   (default 5 runs, best shown)
+# Offline benchmark of `stsguard validate`: 10,000, 50,000 and 200,000 copies of the seed
+# cassandra StatefulSet (~2 KB each), as one multi-document file, as the same file on stdin
+# (`cat file | stsguard validate -`) and as a directory of files. Prints wall time and peak
+# RSS (GNU time). Usage: bash benches/offline.sh [runs] [sizes…]
+#   runs: best of (default 3); sizes: default 10000 50000 200000 (the directory of 200,000
+#   files is left out unless DIR_200K=1: creating it takes longer than the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-5}
+runs=${1:-3}
+shift || true
+sizes=("${@:-10000 50000 200000}")
+read -r -a sizes <<< "${sizes[*]}"
 # STSGUARD_BIN runs a given binary instead (e.g. a saved baseline, for before/after figures).
 if [ -z "${STSGUARD_BIN:-}" ]; then
   cargo build --release --quiet --bin stsguard
@@ -15,30 +21,46 @@ trap 'rm -rf "$work"' EXIT
 
 # The StatefulSet document of the seed example, renamed per copy so every object is distinct.
 sts=$(awk 'BEGIN{RS="---\n"} /kind: StatefulSet/ {print; exit}' tests/data/examples/cassandra.yaml)
-for n in 1000 10000; do
-  mkdir -p "$work/dir-$n"
-  for i in $(seq 1 "$n"); do
-    doc=${sts/$'\n'  name: cassandra$'\n'/$'\n'  name: cassandra-$i$'\n'}
-    printf -- '---\n%s\n' "$doc" >> "$work/one-$n.yaml"
-    printf '%s\n' "$doc" > "$work/dir-$n/sts-$i.yaml"
-  done
-done
+make_inputs() { # n: one-$n.yaml, and dir-$n/ unless it is 200,000 without DIR_200K
+  local n=$1 head=${sts%%$'\n'  name: cassandra$'\n'*} tail=${sts#*$'\n'  name: cassandra$'\n'}
+  awk -v n="$n" -v head="$head" -v tail="$tail" \
+    'BEGIN { for (i = 1; i <= n; i++) printf "---\n%s\n  name: cassandra-%d\n%s\n", head, i, tail }' \
+    > "$work/one-$n.yaml"
+  if [ "$n" -lt 200000 ] || [ -n "${DIR_200K:-}" ]; then
+    mkdir -p "$work/dir-$n"
+    awk -v dir="$work/dir-$n" -v head="$head" -v tail="$tail" -v n="$n" \
+      'BEGIN { for (i = 1; i <= n; i++) { f = dir "/sts-" i ".yaml"; printf "%s\n  name: cassandra-%d\n%s\n", head, i, tail > f; close(f) } }'
+  fi
+}
 
-measure() { # label, args...
-  local label=$1; shift
-  local best_wall=999999 best_rss=0
+measure() { # label, then the input: a path, or "-" and the file to pipe into stdin
+  local label=$1 best_wall=999999 best_rss=0 wall rss
+  shift
   for _ in $(seq 1 "$runs"); do
-    /usr/bin/time -f '%e %M' -o "$work/time" "$bin" validate --output json "$@" > "$work/out.json" || true
+    if [ "$1" = - ]; then
+      # Through a pipe, as `helm template . |` gives it (GNU time reports the largest of
+      # sh, cat and stsguard: stsguard's).
+      /usr/bin/time -f '%e %M' -o "$work/time" \
+        sh -c 'cat "$1" | "$2" validate --output json - > "$3"' sh "$2" "$bin" "$work/out.json" || true
+    else
+      /usr/bin/time -f '%e %M' -o "$work/time" "$bin" validate --output json "$1" > "$work/out.json" || true
+    fi
     read -r wall rss < "$work/time"
     if awk -v a="$wall" -v b="$best_wall" 'BEGIN{exit !(a<b)}'; then best_wall=$wall; best_rss=$rss; fi
   done
   local objects
   objects=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["objects"])' "$work/out.json")
-  printf '%-34s objects=%-6s wall=%ss (best of %s)  peak RSS=%s MiB\n' \
+  printf '%-34s objects=%-7s wall=%ss (best of %s)  peak RSS=%s MiB\n' \
     "$label" "$objects" "$best_wall" "$runs" "$((best_rss / 1024))"
 }
 
-measure "1,000 in one file" "$work/one-1000.yaml"
-measure "10,000 in one file" "$work/one-10000.yaml"
-measure "1,000 files in a directory" "$work/dir-1000"
-measure "10,000 files in a directory" "$work/dir-10000"
+for n in "${sizes[@]}"; do
+  make_inputs "$n"
+  size=$(du -m "$work/one-$n.yaml" | cut -f1)
+  measure "$n in one file ($size MB)" "$work/one-$n.yaml"
+  measure "$n on stdin" - "$work/one-$n.yaml"
+  if [ -d "$work/dir-$n" ]; then
+    measure "$n files in a directory" "$work/dir-$n"
+  fi
+  rm -rf "$work/one-$n.yaml" "$work/dir-$n"
+done

@@ -139,25 +139,7 @@ pub fn parse_stream(input: &str) -> Vec<Result<Document, YamlError>> {
     let parse = |chunk: &Chunk<'_>| -> Vec<Result<Document, YamlError>> {
         // `chunk.text` is a slice of `text`: its offset gives the document's span.
         let start = bom + (chunk.text.as_ptr() as usize - text.as_ptr() as usize);
-        let span = start..start + chunk.text.len();
-        // The parser is not ours: should it ever panic, report the document instead of
-        // taking the whole run down.
-        match catch_unwind(AssertUnwindSafe(|| parse_chunk(chunk))) {
-            Ok(docs) => docs
-                .into_iter()
-                .map(|doc| {
-                    doc.map(|mut doc| {
-                        doc.span = span.clone();
-                        doc
-                    })
-                })
-                .collect(),
-            Err(_) => vec![Err(YamlError {
-                line: chunk.first_line,
-                column: 1,
-                message: "internal error: the YAML parser failed on this document".to_string(),
-            })],
-        }
+        parse_piece(chunk, start)
     };
     // One document (the common file) is not worth a hand-off to the thread pool.
     let parsed: Vec<Vec<Result<Document, YamlError>>> = if chunks.len() < 2 {
@@ -166,6 +148,207 @@ pub fn parse_stream(input: &str) -> Vec<Result<Document, YamlError>> {
         chunks.par_iter().map(parse).collect()
     };
     parsed.into_iter().flatten().collect()
+}
+
+/// Parses one piece of a stream that [`DocumentSplitter`] cut: the documents it holds, as
+/// [`parse_stream`] gives them for the same text in the whole stream. `first_line` is the
+/// piece's first line in the stream, `offset` its first byte (for [`Document::span`]).
+pub fn parse_piece_text(
+    text: &str,
+    first_line: usize,
+    offset: usize,
+) -> Vec<Result<Document, YamlError>> {
+    parse_piece(&Chunk { text, first_line }, offset)
+}
+
+fn parse_piece(chunk: &Chunk<'_>, offset: usize) -> Vec<Result<Document, YamlError>> {
+    let span = offset..offset + chunk.text.len();
+    // The parser is not ours: should it ever panic, report the document instead of
+    // taking the whole run down.
+    match catch_unwind(AssertUnwindSafe(|| parse_chunk(chunk))) {
+        Ok(docs) => docs
+            .into_iter()
+            .map(|doc| {
+                doc.map(|mut doc| {
+                    doc.span = span.clone();
+                    doc
+                })
+            })
+            .collect(),
+        Err(_) => vec![Err(YamlError {
+            line: chunk.first_line,
+            column: 1,
+            message: "internal error: the YAML parser failed on this document".to_string(),
+        })],
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Splitting a stream as it is read
+
+/// One document's worth of bytes of a stream read piece by piece: what [`parse_stream`]
+/// would parse on its own, cut at the same lines.
+#[derive(Debug)]
+pub struct Piece {
+    /// The bytes, not yet known to be UTF-8.
+    pub bytes: Vec<u8>,
+    /// Its first line in the stream (1-based).
+    pub first_line: usize,
+    /// Its first byte in the stream (a leading byte order mark counted).
+    pub offset: usize,
+}
+
+/// Cuts a stream into pieces as its bytes arrive, at the lines where [`parse_stream`] cuts
+/// the whole text (before each `---` line, after each `...` line), so that a reader holds one
+/// document at a time instead of the stream. Lines end at `\n`, `\r\n` or a lone `\r`; a
+/// leading byte order mark is skipped. Pieces that are only white space are dropped, as
+/// [`parse_stream`] drops them (checked on the text once it is known to be UTF-8: see
+/// [`Piece::is_blank`]).
+#[derive(Debug, Default)]
+pub struct DocumentSplitter {
+    /// Bytes read and not yet handed out: the current piece from `begin`, then bytes not yet
+    /// cut into lines.
+    buf: Vec<u8>,
+    /// Where in `buf` the current piece starts.
+    begin: usize,
+    /// Where in `buf` the next line starts.
+    scan: usize,
+    /// Stream offset of `buf[begin]`.
+    offset: usize,
+    /// Line number of the last line scanned.
+    line_no: usize,
+    start_line: usize,
+    has_marker: bool,
+    has_content: bool,
+    /// Whether the start of the stream (and a byte order mark there) was looked at.
+    started: bool,
+}
+
+impl Piece {
+    /// Whether the piece holds nothing but white space (and is skipped).
+    pub fn is_blank(text: &str) -> bool {
+        text.trim().is_empty()
+    }
+}
+
+impl DocumentSplitter {
+    pub fn new() -> DocumentSplitter {
+        DocumentSplitter {
+            start_line: 1,
+            ..DocumentSplitter::default()
+        }
+    }
+
+    /// Takes the next bytes of the stream; the pieces they complete go to `out`.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<Piece>) {
+        // What was handed out goes, once per push rather than once per piece.
+        self.buf.drain(..self.begin);
+        self.scan -= self.begin;
+        self.begin = 0;
+        self.buf.extend_from_slice(bytes);
+        self.cut(false, out);
+    }
+
+    /// The end of the stream: the last piece goes to `out`.
+    pub fn finish(&mut self, out: &mut Vec<Piece>) {
+        self.cut(true, out);
+        if self.begin < self.buf.len() {
+            self.emit(self.buf.len(), out);
+        }
+    }
+
+    /// Hands out `buf[begin..end]`, copied: a piece holds its own bytes and no more.
+    fn emit(&mut self, end: usize, out: &mut Vec<Piece>) {
+        let bytes = self.buf[self.begin..end].to_vec();
+        let len = bytes.len();
+        out.push(Piece {
+            bytes,
+            first_line: self.start_line,
+            offset: self.offset,
+        });
+        self.offset += len;
+        self.begin = end;
+    }
+
+    fn cut(&mut self, eof: bool, out: &mut Vec<Piece>) {
+        if !self.started {
+            const BOM: &[u8] = "\u{feff}".as_bytes();
+            if self.buf.len() < BOM.len() && !eof && BOM.starts_with(&self.buf) {
+                return;
+            }
+            self.started = true;
+            if self.buf.starts_with(BOM) {
+                self.begin = BOM.len();
+                self.scan = BOM.len();
+                self.offset = BOM.len();
+            }
+        }
+        loop {
+            let start = self.scan;
+            let Some(found) = self.buf[start..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+            else {
+                if eof && start < self.buf.len() {
+                    // The last line, without a break.
+                    let end = self.buf.len();
+                    self.line(start, end, end, out);
+                }
+                return;
+            };
+            let end = start + found;
+            let next = if self.buf[end] == b'\r' {
+                match self.buf.get(end + 1) {
+                    Some(b'\n') => end + 2,
+                    Some(_) => end + 1,
+                    // A `\r` last in the buffer may be the first half of `\r\n`.
+                    None if eof => end + 1,
+                    None => return,
+                }
+            } else {
+                end + 1
+            };
+            self.line(start, end, next, out);
+        }
+    }
+
+    /// One line, `buf[start..end]`, its break ending at `next`: the state machine of
+    /// [`split_documents`].
+    fn line(&mut self, start: usize, end: usize, next: usize, out: &mut Vec<Piece>) {
+        self.line_no += 1;
+        self.scan = next;
+        let line = &self.buf[start..end];
+        if is_marker_bytes(line, b"---") {
+            if self.has_marker || self.has_content {
+                self.emit(start, out);
+                self.start_line = self.line_no;
+                self.has_content = false;
+            }
+            self.has_marker = true;
+        } else if is_marker_bytes(line, b"...") {
+            self.emit(next, out);
+            self.start_line = self.line_no + 1;
+            self.has_marker = false;
+            self.has_content = false;
+        } else if !self.has_content {
+            let first = line.iter().position(|&b| b != b' ' && b != b'\t');
+            let directive = !self.has_marker && line.first() == Some(&b'%');
+            if let Some(first) = first
+                && line[first] != b'#'
+                && !directive
+            {
+                self.has_content = true;
+            }
+        }
+    }
+}
+
+/// [`is_marker`] on bytes.
+fn is_marker_bytes(line: &[u8], marker: &[u8]) -> bool {
+    match line.strip_prefix(marker) {
+        Some(rest) => rest.is_empty() || rest.starts_with(b" ") || rest.starts_with(b"\t"),
+        None => false,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1235,6 +1418,54 @@ fn repair_quoted_indent(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pieces of `text` fed to a [`DocumentSplitter`] `step` bytes at a time, as
+    /// (text, first line, offset), blank ones left out.
+    fn split_streamed(text: &[u8], step: usize) -> Vec<(String, usize, usize)> {
+        let mut splitter = DocumentSplitter::new();
+        let mut pieces = Vec::new();
+        for part in text.chunks(step) {
+            splitter.push(part, &mut pieces);
+        }
+        splitter.finish(&mut pieces);
+        pieces
+            .into_iter()
+            .map(|p| (String::from_utf8(p.bytes).unwrap(), p.first_line, p.offset))
+            .filter(|(text, _, _)| !Piece::is_blank(text))
+            .collect()
+    }
+
+    #[test]
+    fn streamed_pieces_are_the_documents_of_the_whole_text() {
+        let texts = [
+            "a: 1\n---\nb: 2\n",
+            "\u{feff}# c\n%YAML 1.2\n---\na: 1\r\n---\r\nb: 2\r\n...\r\n# after\r\n---\n",
+            "a: 1\rb: 2\r--- \rc: 3\r\n...\n\n\n---\n---\n  \u{3000}\n---\nd: |\n  ---\n",
+            "---\n---\n---",
+            "key: caf\u{e9}\n--- # doc\nx: [1,\n ---\n2]\n...",
+            "",
+            "\u{feff}",
+        ];
+        for text in texts {
+            let stripped = text.strip_prefix('\u{feff}').unwrap_or(text);
+            let bom = text.len() - stripped.len();
+            let whole: Vec<(String, usize, usize)> = split_documents(stripped)
+                .into_iter()
+                .filter(|c| !c.text.trim().is_empty())
+                .map(|c| {
+                    let offset = bom + (c.text.as_ptr() as usize - stripped.as_ptr() as usize);
+                    (c.text.to_string(), c.first_line, offset)
+                })
+                .collect();
+            for step in [1, 2, 3, 7, text.len().max(1)] {
+                assert_eq!(
+                    split_streamed(text.as_bytes(), step),
+                    whole,
+                    "{text:?} by {step}"
+                );
+            }
+        }
+    }
     use serde_json::json;
 
     fn loc(line: usize, column: usize) -> Location {

@@ -979,6 +979,7 @@ fn nasty_report() -> Report {
             warnings: 0,
             not_judged: None,
         }],
+        unlisted: 0,
         findings: vec![LocatedFinding {
             file,
             line: 27,

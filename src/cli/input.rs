@@ -136,26 +136,64 @@ pub fn parse_source(name: String, bytes: &[u8]) -> SourceFile {
     let documents = match std::str::from_utf8(bytes) {
         Ok(text) => yaml::parse_stream(text),
         Err(e) => {
-            // Counted as for YAML errors (`yaml::Location`): lines end at `\n`, `\r\n` or a
-            // lone `\r`, columns count characters, not bytes, and a leading byte order mark
-            // is not counted. Counting bytes named a column past the end of a line with
-            // accented text before the bad byte (found by the `yaml` fuzz target).
             let before = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
             let before = before.strip_prefix('\u{feff}').unwrap_or(before);
-            let line = before.replace("\r\n", "\n").matches(['\n', '\r']).count() + 1;
-            let column = before
-                .rsplit(['\n', '\r'])
-                .next()
-                .map_or(0, |last| last.chars().count())
-                + 1;
-            vec![Err(YamlError {
-                line,
-                column,
-                message: "the file is not UTF-8 text".into(),
-            })]
+            vec![Err(not_utf8(before, 1))]
         }
     };
     SourceFile { name, documents }
+}
+
+/// The error of a file that is not UTF-8, `before` being its text up to the first bad byte
+/// from line `first_line` on (a leading byte order mark left out).
+pub fn not_utf8(before: &str, first_line: usize) -> YamlError {
+    // Counted as for YAML errors (`yaml::Location`): lines end at `\n`, `\r\n` or a
+    // lone `\r`, columns count characters, not bytes, and a leading byte order mark
+    // is not counted. Counting bytes named a column past the end of a line with
+    // accented text before the bad byte (found by the `yaml` fuzz target).
+    let line = before.replace("\r\n", "\n").matches(['\n', '\r']).count() + first_line;
+    let column = before
+        .rsplit(['\n', '\r'])
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    YamlError {
+        line,
+        column,
+        message: "the file is not UTF-8 text".into(),
+    }
+}
+
+/// Whether a file is UTF-8 text, read in pieces (the file is not held).
+pub fn is_utf8_file(path: &Path) -> Result<bool, InputError> {
+    let read_error = |source| InputError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let mut buf = vec![0; 256 * 1024];
+    // Bytes of a character cut by the end of the last read, moved to the front.
+    let mut carry = 0;
+    loop {
+        let n = match file.read(&mut buf[carry..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        if n == 0 {
+            return Ok(carry == 0);
+        }
+        let len = carry + n;
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(_) => carry = 0,
+            Err(e) if e.error_len().is_some() => return Ok(false),
+            Err(e) => {
+                let valid = e.valid_up_to();
+                buf.copy_within(valid..len, 0);
+                carry = len - valid;
+            }
+        }
+    }
 }
 
 /// The objects of a document: the document itself, or the items of a `kind: List`.

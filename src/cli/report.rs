@@ -82,6 +82,9 @@ pub struct Report {
     pub files: usize,
     /// Every StatefulSet of the input, judged or not, in input order.
     pub objects: Vec<ReviewedObject>,
+    /// StatefulSets judged but not listed in `objects`: the formats other than JUnit read only
+    /// the ones not judged, so that a run over 200,000 objects does not keep 200,000 entries.
+    pub unlisted: usize,
     pub findings: Vec<LocatedFinding>,
 }
 
@@ -91,6 +94,11 @@ impl Report {
         self.objects
             .iter()
             .filter_map(|object| Some((object, object.not_judged.as_ref()?)))
+    }
+
+    /// How many StatefulSets the input holds, judged or not, listed or not.
+    pub fn object_count(&self) -> usize {
+        self.objects.len() + self.unlisted
     }
 
     pub fn count(&self, severity: Severity) -> usize {

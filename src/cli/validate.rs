@@ -9,6 +9,8 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::input::{self, FoundObject, InputError, SourceFile};
+
+mod stream;
 use super::output::{self, OutputFormat};
 use super::report::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
 use super::{EXIT_FINDINGS, EXIT_OK, FailOn, LoadPolicyError, PolicyArgs, print};
@@ -131,10 +133,6 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, ValidateError> {
         return Err(ValidateError::StdinTwice);
     }
     let files = input::expand_paths(&paths)?;
-    let sources: Vec<SourceFile> = files
-        .par_iter()
-        .map(|path| input::read_source(path))
-        .collect::<Result<_, _>>()?;
     let old_sources = match &args.old {
         Some(path) => vec![input::read_source(path)?],
         None => Vec::new(),
@@ -151,7 +149,11 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, ValidateError> {
         strict: args.strict,
         cluster: cluster.as_ref(),
     };
-    Ok(review_sources(&sources, &old_sources, &options))
+    // JUnit lists every StatefulSet; the other formats only the ones not judged.
+    let list_all = args.output == OutputFormat::Junit;
+    let mut run = stream::Run::new(&options, &old_sources, files, list_all);
+    run.read_all()?;
+    run.finish()
 }
 
 /// `--cluster`: lists what the cluster rules read, once. A kind that may not be listed is
@@ -218,29 +220,9 @@ pub fn review_sources(
     for source in sources {
         for document in &source.documents {
             match document {
-                Err(error) => {
-                    // The document has no namespace to read: the base policy decides.
-                    let settings = options.policy.settings_for(options.namespace);
-                    let Some(severity) = settings.severity(RuleId::YamlSyntax, Severity::Error)
-                    else {
-                        continue;
-                    };
-                    report.findings.push(LocatedFinding {
-                        file: source.name.clone(),
-                        line: error.line,
-                        column: error.column,
-                        object: None,
-                        finding: Finding {
-                            severity,
-                            ..Finding::new(
-                                RuleId::YamlSyntax,
-                                "",
-                                format!("not valid YAML: {}", error.message),
-                                "fix the syntax at this line; kubectl would refuse the whole file",
-                            )
-                        },
-                    })
-                }
+                Err(error) => report
+                    .findings
+                    .extend(syntax_finding(&source.name, error, options)),
                 Ok(document) => {
                     let Some(value) = &document.value else {
                         continue;
@@ -260,19 +242,7 @@ pub fn review_sources(
             }
         }
     }
-    let old_objects: HashMap<ObjectRef, &Value> = old_sources
-        .iter()
-        .flat_map(|source| source.documents.iter().filter_map(|d| d.as_ref().ok()))
-        .filter_map(|document| document.value.as_ref())
-        .flat_map(input::objects_of)
-        .filter(|found| input::is_statefulset(found.value))
-        .map(|found| {
-            (
-                ObjectRef::statefulset(found.value, options.namespace),
-                found.value,
-            )
-        })
-        .collect();
+    let old_objects = old_objects(old_sources, options.namespace);
 
     // What the StatefulSets may refer to: Services, StorageClasses, ConfigMaps… of the input.
     let input = Inventory::from_input(others);
@@ -308,6 +278,48 @@ pub fn review_sources(
         report.findings.extend(findings);
     }
     report
+}
+
+/// The previous versions (`--old`) of the StatefulSets, by namespace and name.
+fn old_objects<'s>(
+    old_sources: &'s [SourceFile],
+    namespace: &str,
+) -> HashMap<ObjectRef, &'s Value> {
+    old_sources
+        .iter()
+        .flat_map(|source| source.documents.iter().filter_map(|d| d.as_ref().ok()))
+        .filter_map(|document| document.value.as_ref())
+        .flat_map(input::objects_of)
+        .filter(|found| input::is_statefulset(found.value))
+        .map(|found| (ObjectRef::statefulset(found.value, namespace), found.value))
+        .collect()
+}
+
+/// A document that is not valid YAML, as a finding (`None` when the policy turns
+/// `yaml-syntax` off).
+fn syntax_finding(
+    file: &str,
+    error: &crate::yaml::YamlError,
+    options: &ReviewOptions<'_>,
+) -> Option<LocatedFinding> {
+    // The document has no namespace to read: the base policy decides.
+    let settings = options.policy.settings_for(options.namespace);
+    let severity = settings.severity(RuleId::YamlSyntax, Severity::Error)?;
+    Some(LocatedFinding {
+        file: file.to_string(),
+        line: error.line,
+        column: error.column,
+        object: None,
+        finding: Finding {
+            severity,
+            ..Finding::new(
+                RuleId::YamlSyntax,
+                "",
+                format!("not valid YAML: {}", error.message),
+                "fix the syntax at this line; kubectl would refuse the whole file",
+            )
+        },
+    })
 }
 
 fn review_one(

@@ -60,7 +60,7 @@ pub fn write_json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
         findings: &report.findings,
         summary: Summary {
             files: report.files,
-            objects: report.objects.len(),
+            objects: report.object_count(),
             errors: report.count(Severity::Error),
             warnings: report.count(Severity::Warning),
             not_judged: not_judged.len(),

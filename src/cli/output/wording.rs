@@ -13,7 +13,7 @@ pub(super) fn summary_line(report: &Report) -> String {
         report.count(Severity::Error),
         report.count(Severity::Warning),
     );
-    let objects = report.objects.len();
+    let objects = report.object_count();
     let mut line = format!(
         "{} {}, {} {} in {} {} ({} {})",
         errors,
@@ -160,7 +160,7 @@ mod tests {
         Report {
             files: 1,
             objects,
-            findings: Vec::new(),
+            ..Report::default()
         }
     }
 

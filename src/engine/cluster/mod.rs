@@ -50,10 +50,71 @@ impl Inventory {
     /// possibly empty; objects that name no namespace match any. Documents of other kinds
     /// are ignored.
     pub fn from_input<'v>(objects: impl IntoIterator<Item = &'v Value>) -> Inventory {
+        let mut inventory = Inventory::empty_input();
+        for object in objects {
+            inventory.add_input(object);
+        }
+        inventory
+    }
+
+    /// The inventory of an input set before any object: every kind but Nodes known and empty.
+    pub fn empty_input() -> Inventory {
         Inventory {
             nodes: None,
-            ..Inventory::from_objects(objects)
+            ..Inventory::from_objects([])
         }
+    }
+
+    /// Adds one object of the input, as [`Inventory::from_input`] does, so that an input read
+    /// piece by piece (`validate` streams its files) builds the same inventory: a later object
+    /// of the same kind, namespace and name replaces the earlier one. Returns the kind and
+    /// namespace it is kept under (`""`: no namespace, matching every one), or `None` for an
+    /// object no rule reads.
+    pub fn add_input<'v>(&mut self, object: &'v Value) -> Option<(InputKind, &'v str)> {
+        let name = at(object, &["metadata", "name"]).and_then(Value::as_str)?;
+        let namespace = at(object, &["metadata", "namespace"])
+            .and_then(Value::as_str)
+            .unwrap_or(ANY_NAMESPACE);
+        let api_version = str_of(object, "apiVersion").unwrap_or_default();
+        let kind = match (api_version, str_of(object, "kind").unwrap_or_default()) {
+            ("v1", "Service") => {
+                Arc::make_mut(self.services.get_or_insert_default()).insert(
+                    namespace,
+                    name,
+                    Service::from_json(object),
+                );
+                InputKind::Service
+            }
+            ("storage.k8s.io/v1" | "storage.k8s.io/v1beta1", "StorageClass") => {
+                Arc::make_mut(self.storage_classes.get_or_insert_default())
+                    .insert(name, StorageClass::from_json(object));
+                InputKind::StorageClass
+            }
+            ("scheduling.k8s.io/v1" | "scheduling.k8s.io/v1beta1", "PriorityClass") => {
+                Arc::make_mut(self.priority_classes.get_or_insert_default()).insert(name);
+                InputKind::PriorityClass
+            }
+            ("node.k8s.io/v1" | "node.k8s.io/v1beta1", "RuntimeClass") => {
+                Arc::make_mut(self.runtime_classes.get_or_insert_default()).insert(name);
+                InputKind::RuntimeClass
+            }
+            ("v1", "ServiceAccount") => {
+                Arc::make_mut(self.service_accounts.get_or_insert_default())
+                    .insert(namespace, name);
+                InputKind::ServiceAccount
+            }
+            ("v1", "ConfigMap") => {
+                Arc::make_mut(self.config_maps.get_or_insert_default()).insert(namespace, name);
+                InputKind::ConfigMap
+            }
+            ("v1", "Secret") => {
+                Arc::make_mut(self.secrets.get_or_insert_default()).insert(namespace, name);
+                InputKind::Secret
+            }
+            // Nodes come from the cluster only: a Node in a file describes no cluster.
+            _ => return None,
+        };
+        Some((kind, namespace))
     }
 
     /// A whole cluster described by its objects (JSON, as `kubectl get -o json` writes them),
@@ -105,6 +166,37 @@ impl Inventory {
             config_maps: Some(Arc::new(config_maps)),
             secrets: Some(Arc::new(secrets)),
         }
+    }
+}
+
+/// A kind of object the rules look up in the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Service,
+    StorageClass,
+    PriorityClass,
+    RuntimeClass,
+    ServiceAccount,
+    ConfigMap,
+    Secret,
+}
+
+impl InputKind {
+    /// Whether an object of this kind in the input can change a review's findings. Without
+    /// the cluster's objects (`cluster == false`) only a Service can: a lookup then finds an
+    /// object or learns nothing ([`Lookup::Unknown`]), and of the objects found only the
+    /// governing Service is read (`service-headless`, `service-selector`); the other kinds
+    /// only silence a [`Lookup::Missing`], which only the cluster can say.
+    pub fn matters(self, cluster: bool) -> bool {
+        cluster || self == InputKind::Service
+    }
+
+    /// Whether objects of this kind live in a namespace.
+    pub fn is_namespaced(self) -> bool {
+        !matches!(
+            self,
+            InputKind::StorageClass | InputKind::PriorityClass | InputKind::RuntimeClass
+        )
     }
 }
 
