@@ -204,8 +204,11 @@ struct Work<'a> {
     found: FoundObject<'a>,
 }
 
-/// Reviews every StatefulSet of `sources`; `old_sources` holds previous versions for UPDATE
-/// checks. Documents are reviewed in parallel; the report keeps input order.
+/// Reviews every StatefulSet of `sources`, already in memory; `old_sources` holds previous
+/// versions for UPDATE checks. Documents are reviewed in parallel; the report keeps input
+/// order. `validate` itself streams (`validate/stream.rs`); this is the whole-input review
+/// for callers that hold their sources (explain's examples) and the reference the streaming
+/// run is tested against.
 pub fn review_sources(
     sources: &[SourceFile],
     old_sources: &[SourceFile],
@@ -246,7 +249,6 @@ pub fn review_sources(
 
     // What the StatefulSets may refer to: Services, StorageClasses, ConfigMaps… of the input.
     let input = Inventory::from_input(others);
-    let progress = progress_bar(work.len());
     let context = Context {
         source: Source::File,
         namespace: Some(options.namespace),
@@ -262,17 +264,8 @@ pub fn review_sources(
     };
     let reviewed: Vec<(ReviewedObject, Vec<LocatedFinding>)> = work
         .par_iter()
-        .map(|item| {
-            let result = review_one(item, &old_objects, options, &context);
-            if let Some(bar) = &progress {
-                bar.inc(1);
-            }
-            result
-        })
+        .map(|item| review_one(item, &old_objects, options, &context))
         .collect();
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
     for (object, findings) in reviewed {
         report.objects.push(object);
         report.findings.extend(findings);
@@ -394,19 +387,4 @@ fn review_one(
         not_judged,
     };
     (reviewed, located)
-}
-
-/// A progress bar on stderr, only on a terminal and only for runs long enough to need one.
-fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
-    const LONG_RUN: usize = 2_000;
-    if len < LONG_RUN || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} StatefulSets ({eta})")
-    {
-        bar.set_style(style);
-    }
-    Some(bar)
 }
