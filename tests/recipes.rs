@@ -377,6 +377,16 @@ spec:
           storage: 10Gi
 ";
 
+/// The pipe's run passed with nothing to report on its one StatefulSet.
+fn assert_clean_single_statefulset(output: &Output) {
+    assert_eq!(output.status.code(), Some(0), "{}", show(output));
+    assert!(
+        text(&output.stdout).ends_with("0 errors, 0 warnings in 1 file (1 StatefulSet)\n"),
+        "{}",
+        show(output)
+    );
+}
+
 #[test]
 fn kubectl_kustomize_recipe() {
     let line = pipe_recipe("kubectl kustomize ");
@@ -404,12 +414,7 @@ fn kubectl_kustomize_recipe() {
         "namespace: production\nnamePrefix: prod-\nresources:\n- ../../base\n",
     );
     let output = scratch.sh(&line);
-    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
-    assert!(
-        text(&output.stdout).ends_with("0 errors, 0 warnings in 1 file (1 StatefulSet)\n"),
-        "{}",
-        show(&output)
-    );
+    assert_clean_single_statefulset(&output);
 
     // A patch mounts a volume that does not exist: an error, located in the stream.
     scratch.write(
@@ -468,12 +473,7 @@ fn helm_template_recipe() {
         &rendered(BASE.split("---\n").nth(1).unwrap()),
     );
     let output = scratch.sh(&line);
-    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
-    assert!(
-        text(&output.stdout).ends_with("0 errors, 0 warnings in 1 file (1 StatefulSet)\n"),
-        "{}",
-        show(&output)
-    );
+    assert_clean_single_statefulset(&output);
 
     let broken = std::fs::read_to_string(common::data("broken/warehouse.yaml")).unwrap();
     scratch.write("rendered.yaml", &rendered(&broken));
