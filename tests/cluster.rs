@@ -51,10 +51,7 @@ fn file_findings(example: &str, name: &str, cluster: &Inventory) -> Vec<Finding>
         source: Source::File,
         namespace: Some("default"),
         defaults: false,
-        known: Known {
-            input: None,
-            cluster: Some(cluster),
-        },
+        known: Known::new(None, Some(cluster)),
         ..Context::default()
     };
     engine::review(

@@ -1,8 +1,10 @@
 //! `validate` streams its input (files and stdin are read, judged and dropped as it goes),
 //! yet reports what a review of the whole input at once reports: a Service that comes after
-//! its StatefulSet, in the same file, a later file or stdin, still counts, and a stdin that
-//! turns out not to be UTF-8 contributes nothing. The memory bound is shown by
-//! `benches/offline.sh`, not here.
+//! its StatefulSet, in the same file, a later file or stdin, still counts, and a document that
+//! is not UTF-8 is one error among documents that still count. Text output comes as the input
+//! is read (before stdin ends); StatefulSets that wait for a later object come at the end, and
+//! one judged with a Service that a later one replaces is given again. The memory bound is
+//! shown by `benches/offline.sh`, not here.
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use common::{stsguard, stsguard_stdin};
 use stsguard::cli::input;
-use stsguard::cli::output::write_json;
+use stsguard::cli::output::{self, OutputFormat};
 use stsguard::cli::validate::{ReviewOptions, review_sources};
 use stsguard::engine::KubeVersion;
 
@@ -39,8 +41,8 @@ fn late_service_stream(count: usize) -> String {
     format!("{}---\n{BAD_SERVICE}", statefulsets(count))
 }
 
-/// The JSON report of a review of the whole input at once (`review_sources`).
-fn whole_input_json(paths: &[PathBuf], stdin: Option<&[u8]>) -> String {
+/// The report of a review of the whole input at once (`review_sources`), in `format`.
+fn whole_input(format: OutputFormat, paths: &[PathBuf], stdin: Option<&[u8]>) -> String {
     let policy = common::default_policy();
     let options = ReviewOptions {
         policy: &policy,
@@ -61,8 +63,13 @@ fn whole_input_json(paths: &[PathBuf], stdin: Option<&[u8]>) -> String {
         .collect();
     let report = review_sources(&sources, &[], &options);
     let mut out = Vec::new();
-    write_json(&mut out, &report).unwrap();
+    output::write(&mut out, format, &report).unwrap();
     String::from_utf8(out).unwrap()
+}
+
+/// [`whole_input`] as JSON.
+fn whole_input_json(paths: &[PathBuf], stdin: Option<&[u8]>) -> String {
+    whole_input(OutputFormat::Json, paths, stdin)
 }
 
 fn arg(path: &Path) -> &str {
@@ -104,18 +111,238 @@ fn a_service_in_a_later_file_or_on_stdin_counts() {
 }
 
 #[test]
-fn a_stdin_that_is_not_utf8_contributes_no_service() {
+fn a_document_that_is_not_utf8_is_one_error_and_the_rest_counts() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sts.yaml");
     std::fs::write(&file, statefulset("web")).unwrap();
-    let mut text = late_service_stream(300).into_bytes();
-    text.extend_from_slice(b"---\nname: caf\xc3\xa9 \xff\n");
+    let mut text = b"---\nname: caf\xc3\xa9 \xff\n".to_vec();
+    text.extend_from_slice(late_service_stream(300).as_bytes());
     let output = stsguard_stdin(&["validate", "--output", "json", arg(&file), "-"], &text);
     let json = String::from_utf8(output.stdout).unwrap();
     assert_eq!(
         json,
         whole_input_json(&[file, PathBuf::from("-")], Some(&text))
     );
-    assert!(json.contains("the file is not UTF-8 text"));
-    assert!(!json.contains("service-headless"));
+    assert_eq!(json.matches("the document is not UTF-8 text").count(), 1);
+    // Located at the bad byte: line 2, after `name: café `.
+    assert!(
+        json.contains("\"line\": 2,\n      \"column\": 12,"),
+        "{json}"
+    );
+    // The Service after it still counts, for the file's StatefulSet too.
+    assert_eq!(json.matches("\"rule\": \"service-headless\"").count(), 301);
+}
+
+/// The seed cassandra StatefulSet named `name`, mounting a volume that does not exist: an
+/// error that depends on no other document.
+fn broken_statefulset(name: &str) -> String {
+    statefulset(name).replace(
+        "- name: cassandra-data\n          mountPath",
+        "- name: nowhere\n          mountPath",
+    )
+}
+
+/// Documents enough (ConfigMaps) that what follows is read in a later batch than what came
+/// before: within a batch, every object is indexed before any StatefulSet is judged.
+fn filler() -> String {
+    (0..300)
+        .map(|i| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"))
+        .collect()
+}
+
+/// A headless Service `cassandra` selecting the cassandra pods.
+const GOOD_SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: cassandra\nspec:\n  clusterIP: None\n  selector:\n    app: cassandra\n";
+
+#[test]
+fn text_findings_come_before_stdin_ends() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let mut child = common::stsguard_command()
+        .args(["validate", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = lines_tx.send(line.unwrap());
+        }
+    });
+    // The Service first, as `helm template` and `kubectl kustomize` order them: each
+    // StatefulSet's verdict is then final as soon as it is judged.
+    let mut input = GOOD_SERVICE.to_string();
+    for i in 0..600 {
+        input.push_str(&format!("---\n{}", broken_statefulset(&format!("db-{i}"))));
+    }
+    stdin.write_all(input.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // stdin stays open: the findings must come anyway.
+    let first = lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("no finding while stdin was open");
+    assert!(first.contains("error[volume-mount-unknown]"), "{first}");
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(status.code(), Some(1));
+    let summary = rest.last().unwrap();
+    assert!(summary.starts_with("600 errors, "), "{summary}");
+    assert!(
+        summary.ends_with(" in 1 file (600 StatefulSets)"),
+        "{summary}"
+    );
+}
+
+/// The finding lines of the text format (`file:line:column: severity[rule]: message`), sorted.
+fn text_findings(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains(": error[") || line.contains(": warning["))
+        .collect();
+    lines.sort_unstable();
+    lines
+}
+
+/// The same findings as the JSON report, as the text format writes them.
+fn json_as_text(json: &str) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(json).unwrap();
+    let mut lines: Vec<String> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}:{}: {}[{}]: {}",
+                f["file"].as_str().unwrap(),
+                f["line"],
+                f["column"],
+                f["severity"].as_str().unwrap(),
+                f["rule"].as_str().unwrap(),
+                f["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    lines.sort_unstable();
+    lines
+}
+
+#[test]
+fn text_gives_statefulsets_that_wait_for_a_later_service_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("late.yaml");
+    // Three broken StatefulSets; only the middle one names a Service, which comes last.
+    let no_service =
+        |name| broken_statefulset(name).replace("serviceName: cassandra", "serviceName: \"\"");
+    let text = format!(
+        "{}---\n{}---\n{}{}---\n{BAD_SERVICE}",
+        no_service("first"),
+        broken_statefulset("waits"),
+        no_service("last"),
+        filler(),
+    );
+    std::fs::write(&file, &text).unwrap();
+    let output = stsguard(&["validate", arg(&file)]);
+    let out = String::from_utf8(output.stdout).unwrap();
+    let json = stsguard(&["validate", "--output", "json", arg(&file)]).stdout;
+    let json = String::from_utf8(json).unwrap();
+    // The same findings as the report of the whole input…
+    assert_eq!(text_findings(&out), json_as_text(&json));
+    // …but `waits` comes after `last`: its verdict waited for the Service.
+    let mount_lines: Vec<usize> = out
+        .lines()
+        .filter(|line| line.contains("error[volume-mount-unknown]"))
+        .map(|line| line.split(':').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(mount_lines.len(), 3, "{out}");
+    assert!(
+        mount_lines[0] < mount_lines[2] && mount_lines[2] < mount_lines[1],
+        "{out}"
+    );
+    let at = |text: &str| {
+        out.find(text)
+            .unwrap_or_else(|| panic!("no {text} in {out}"))
+    };
+    assert!(
+        at("error[service-headless]") > at(&format!(":{}:", mount_lines[1])),
+        "{out}"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn a_service_redefined_later_gives_its_statefulsets_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twice.yaml");
+    let filler = filler();
+    let text = format!(
+        "{GOOD_SERVICE}---\n{}{filler}---\n{BAD_SERVICE}",
+        statefulset("db")
+    );
+    std::fs::write(&file, &text).unwrap();
+    for format in ["text", "github"] {
+        let output = stsguard(&["validate", "--output", format, arg(&file)]);
+        let out = String::from_utf8(output.stdout).unwrap();
+        let note = out
+            .find("StatefulSet default/db judged again at the end of the input")
+            .unwrap_or_else(|| panic!("{format}: no note in {out}"));
+        assert!(out[note..].contains("service-headless"), "{format}: {out}");
+        assert!(
+            out.ends_with("in 1 file (1 StatefulSet)\n"),
+            "{format}: {out}"
+        );
+        assert!(out.contains("2 errors, 0 warnings"), "{format}: {out}");
+        assert_eq!(output.status.code(), Some(1), "{format}");
+    }
+    let json = stsguard(&["validate", "--output", "json", arg(&file)]).stdout;
+    assert_eq!(
+        String::from_utf8(json).unwrap(),
+        whole_input_json(std::slice::from_ref(&file), None)
+    );
+    // The same Service twice changes nothing: nothing is given again.
+    std::fs::write(
+        &file,
+        format!(
+            "{GOOD_SERVICE}---\n{}{filler}---\n{GOOD_SERVICE}",
+            statefulset("db")
+        ),
+    )
+    .unwrap();
+    let out = String::from_utf8(stsguard(&["validate", arg(&file)]).stdout).unwrap();
+    assert_eq!(out, "0 errors, 0 warnings in 1 file (1 StatefulSet)\n");
+}
+
+#[test]
+fn junit_is_the_report_of_the_whole_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, last) = (dir.path().join("a.yaml"), dir.path().join("z.yaml"));
+    std::fs::write(
+        &first,
+        format!(
+            "{}---\n{GOOD_SERVICE}---\n{}---\nkey: [unclosed\n---\n{}",
+            broken_statefulset("early"),
+            statefulsets(300),
+            broken_statefulset("late")
+        ),
+    )
+    .unwrap();
+    std::fs::write(&last, format!("{BAD_SERVICE}---\nkey: [unclosed\n")).unwrap();
+    let paths = [first, last];
+    let output = stsguard(&[
+        "validate",
+        "--output",
+        "junit",
+        arg(&paths[0]),
+        arg(&paths[1]),
+    ]);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        whole_input(OutputFormat::Junit, &paths, None)
+    );
 }

@@ -131,20 +131,38 @@ fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), InputError> {
     }
 }
 
-/// Splits already-read bytes into documents.
+/// Splits already-read bytes into documents. A document that is not UTF-8 is an error of its
+/// own, located at its first bad byte; the others are read as usual, as `validate` reads a
+/// stream it cannot take back (stdin, piece by piece).
 pub fn parse_source(name: String, bytes: &[u8]) -> SourceFile {
     let documents = match std::str::from_utf8(bytes) {
         Ok(text) => yaml::parse_stream(text),
-        Err(e) => {
-            let before = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
-            let before = before.strip_prefix('\u{feff}').unwrap_or(before);
-            vec![Err(not_utf8(before, 1))]
+        Err(_) => {
+            let mut splitter = yaml::DocumentSplitter::new();
+            let mut pieces = Vec::new();
+            splitter.push(bytes, &mut pieces);
+            splitter.finish(&mut pieces);
+            pieces.into_iter().flat_map(parse_piece).collect()
         }
     };
     SourceFile { name, documents }
 }
 
-/// The error of a file that is not UTF-8, `before` being its text up to the first bad byte
+/// The documents of one piece of a stream ([`yaml::DocumentSplitter`]), or the error of a
+/// piece that is not UTF-8. Blank pieces hold none.
+pub fn parse_piece(piece: yaml::Piece) -> Vec<Result<Document, YamlError>> {
+    match String::from_utf8(piece.bytes) {
+        Ok(text) if yaml::Piece::is_blank(&text) => Vec::new(),
+        Ok(text) => yaml::parse_piece_text(&text, piece.first_line, piece.offset),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+            vec![Err(not_utf8(before, piece.first_line))]
+        }
+    }
+}
+
+/// The error of a document that is not UTF-8, `before` being its text up to the first bad byte
 /// from line `first_line` on (a leading byte order mark left out).
 pub fn not_utf8(before: &str, first_line: usize) -> YamlError {
     // Counted as for YAML errors (`yaml::Location`): lines end at `\n`, `\r\n` or a
@@ -160,7 +178,7 @@ pub fn not_utf8(before: &str, first_line: usize) -> YamlError {
     YamlError {
         line,
         column,
-        message: "the file is not UTF-8 text".into(),
+        message: "the document is not UTF-8 text".into(),
     }
 }
 

@@ -2,6 +2,8 @@
 //! produces and every output format reads. Kept apart from both so that neither side
 //! imports the other.
 
+use std::io;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -108,10 +110,85 @@ impl Report {
             .count()
     }
 
+    /// The errors and warnings of the report.
+    pub fn tally(&self) -> Tally {
+        Tally::of(&self.findings)
+    }
+
     /// Whether any finding is at or above `threshold`.
     pub fn has_findings_at(&self, threshold: Severity) -> bool {
         self.findings
             .iter()
             .any(|f| f.finding.severity >= threshold)
     }
+}
+
+/// How many errors and warnings.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+impl Tally {
+    pub fn of(findings: &[LocatedFinding]) -> Tally {
+        let mut tally = Tally::default();
+        tally.add(findings);
+        tally
+    }
+
+    pub fn add(&mut self, findings: &[LocatedFinding]) {
+        for located in findings {
+            match located.finding.severity {
+                Severity::Error => self.errors += 1,
+                Severity::Warning => self.warnings += 1,
+            }
+        }
+    }
+
+    /// Takes back what [`Tally::add`] added (a StatefulSet judged again).
+    pub fn remove(&mut self, other: Tally) {
+        self.errors = self.errors.saturating_sub(other.errors);
+        self.warnings = self.warnings.saturating_sub(other.warnings);
+    }
+
+    pub fn at_or_above(&self, threshold: Severity) -> bool {
+        match threshold {
+            Severity::Error => self.errors > 0,
+            Severity::Warning => self.errors + self.warnings > 0,
+        }
+    }
+}
+
+/// Where `validate` hands what it found as it reads, for an output format to print as it goes
+/// (text, GitHub) or to gather (JSON, SARIF, JUnit). Calls come in the order to print:
+/// findings of the input as each batch of documents is judged; StatefulSets whose verdict
+/// waited for the rest of the input (an object they refer to was not read yet) at the end.
+pub trait Emit {
+    /// A finding about the input itself (`yaml-syntax`), at its place in the input.
+    fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()>;
+    /// A StatefulSet's final verdict. `seq` is its place among the input's StatefulSets
+    /// (for formats that keep input order); `object` is `None` when the format does not list
+    /// it (only JUnit lists every StatefulSet; the others, those not judged).
+    fn object(
+        &mut self,
+        seq: usize,
+        file: &str,
+        object: Option<ReviewedObject>,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()>;
+    /// A StatefulSet given to [`Emit::object`] before and judged again at the end, because a
+    /// later object of the input replaced one its verdict read (a second Service of the same
+    /// name). `before` is what it had then; `findings` replace them.
+    fn again(
+        &mut self,
+        seq: usize,
+        object: ReviewedObject,
+        before: Tally,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()>;
+    /// The end of a batch: a format that prints as it goes makes it visible now.
+    fn flush(&mut self) -> io::Result<()>;
+    /// The end of the input (`files` were read): what was gathered, and the summary.
+    fn finish(&mut self, files: usize) -> io::Result<()>;
 }

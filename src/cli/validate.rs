@@ -1,7 +1,7 @@
 //! `stsguard validate`: the engine's verdicts on files, located to file:line:column.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -12,10 +12,12 @@ use super::input::{self, FoundObject, InputError, SourceFile};
 
 mod stream;
 use super::output::{self, OutputFormat};
-use super::report::{LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject};
+use super::report::{
+    Emit, LocatedFinding, NotJudgedNote, ObjectRef, Report, ReviewedObject, Tally,
+};
 use super::{EXIT_FINDINGS, EXIT_OK, FailOn, LoadPolicyError, PolicyArgs, print};
 use crate::engine::catalog::RuleId;
-use crate::engine::cluster::{Inventory, Known};
+use crate::engine::cluster::{InputReads, Inventory, Known};
 use crate::engine::{
     self, Context, Finding, KubeVersion, NotJudged, Operation, Policy, Severity, Source,
 };
@@ -89,32 +91,48 @@ pub enum ValidateError {
 
 /// Runs `stsguard validate` and returns the exit code.
 pub fn run(args: &ValidateArgs) -> u8 {
-    let report = match execute(args) {
-        Ok(report) => report,
-        Err(error) => return print::failure(&error),
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut emit = output::emitter(args.output, &mut out);
+    let (tally, write_error) = match execute(args, &mut *emit) {
+        Ok(done) => done,
+        Err(error) => {
+            drop(emit);
+            // Whatever was given out before the input failed goes out before the reason.
+            let _ = out.flush();
+            return print::failure(&error);
+        }
     };
-    if let Err(error) = print::stdout(|out| output::write(out, args.output, &report)) {
+    drop(emit);
+    let write_error = write_error.or_else(|| out.flush().err());
+    // A closed pipe (`| head`) is not a failure: the reader has what it wanted.
+    if let Some(error) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
         // Said, but the findings still decide the exit code.
-        eprintln!("stsguard: {error}");
+        eprintln!("stsguard: cannot write output: {error}");
     }
-    exit_code(&report, args.fail_on)
+    exit_code(tally, args.fail_on)
 }
 
 /// The exit code for `--fail-on`.
-fn exit_code(report: &Report, fail_on: FailOn) -> u8 {
+fn exit_code(tally: Tally, fail_on: FailOn) -> u8 {
     let threshold = match fail_on {
         FailOn::Error => Severity::Error,
         FailOn::Warning => Severity::Warning,
     };
-    if report.has_findings_at(threshold) {
+    if tally.at_or_above(threshold) {
         EXIT_FINDINGS
     } else {
         EXIT_OK
     }
 }
 
-/// Reads the input and reviews every StatefulSet. `Err` is a usage problem (exit 2).
-pub fn execute(args: &ValidateArgs) -> Result<Report, ValidateError> {
+/// Reads the input, reviews every StatefulSet and hands what it finds to `emit` as it goes.
+/// Returns the errors and warnings found, and the first error writing the output; `Err` is a
+/// usage problem (exit 2).
+pub fn execute(
+    args: &ValidateArgs,
+    emit: &mut dyn Emit,
+) -> Result<(Tally, Option<std::io::Error>), ValidateError> {
     let mut policy = args.policy.load()?;
     if args.include_exempt {
         // Judged as if the policy exempted nothing: the engine's own decision, with one input
@@ -151,7 +169,7 @@ pub fn execute(args: &ValidateArgs) -> Result<Report, ValidateError> {
     };
     // JUnit lists every StatefulSet; the other formats only the ones not judged.
     let list_all = args.output == OutputFormat::Junit;
-    let mut run = stream::Run::new(&options, &old_sources, files, list_all);
+    let mut run = stream::Run::new(&options, &old_sources, files, list_all, emit);
     run.read_all()?;
     run.finish()
 }
@@ -254,23 +272,28 @@ pub fn review_sources(
         namespace: Some(options.namespace),
         kube_version: options.kube_version,
         strict: options.strict,
-        known: Known {
-            input: Some(&input),
-            cluster: options.cluster,
-        },
+        known: Known::new(Some(&input), options.cluster),
         checks: true,
         // `validate` reports findings only: no patch to compute.
         defaults: false,
     };
-    let reviewed: Vec<(ReviewedObject, Vec<LocatedFinding>)> = work
+    let reviewed: Vec<Judged> = work
         .par_iter()
         .map(|item| review_one(item, &old_objects, options, &context))
         .collect();
-    for (object, findings) in reviewed {
-        report.objects.push(object);
-        report.findings.extend(findings);
+    for judged in reviewed {
+        report.objects.push(judged.object);
+        report.findings.extend(judged.findings);
     }
     report
+}
+
+/// One StatefulSet's review, located in its file.
+struct Judged {
+    object: ReviewedObject,
+    findings: Vec<LocatedFinding>,
+    /// Whether objects of the input read later could change it.
+    reads: InputReads,
 }
 
 /// The previous versions (`--old`) of the StatefulSets, by namespace and name.
@@ -320,7 +343,7 @@ fn review_one(
     old_objects: &HashMap<ObjectRef, &Value>,
     options: &ReviewOptions<'_>,
     context: &Context<'_>,
-) -> (ReviewedObject, Vec<LocatedFinding>) {
+) -> Judged {
     let value = item.found.value;
     let object = ObjectRef::statefulset(value, options.namespace);
     let old = old_objects.get(&object).copied();
@@ -329,9 +352,9 @@ fn review_one(
     } else {
         Operation::Create
     };
-    let (findings, not_judged) =
+    let (findings, not_judged, reads) =
         match engine::review(options.policy, operation, value, old, context) {
-            Ok(review) => (review.findings, review.not_judged),
+            Ok(review) => (review.findings, review.not_judged, review.input_reads),
             Err(error) => (
                 vec![Finding::new(
                     RuleId::Schema,
@@ -340,6 +363,7 @@ fn review_one(
                     "write the StatefulSet as a YAML mapping",
                 )],
                 None,
+                InputReads::default(),
             ),
         };
     let start = input::locate(item.document, &item.found.prefix, "");
@@ -386,5 +410,9 @@ fn review_one(
         object,
         not_judged,
     };
-    (reviewed, located)
+    Judged {
+        object: reviewed,
+        findings: located,
+        reads,
+    }
 }

@@ -155,6 +155,11 @@ pub struct Review {
     /// ([`Review::verdict`]). `enforce` for a DELETE or CONNECT, which has no namespace to
     /// read.
     pub mode: Mode,
+    /// What the rules' lookups learnt from the input's objects ([`Known::input`]): whether an
+    /// object of the input not read yet could change the findings.
+    ///
+    /// [`Known::input`]: cluster::Known::input
+    pub input_reads: cluster::InputReads,
 }
 
 /// What a [`Review`] means for admission, given the policy's mode in the object's namespace.
@@ -428,13 +433,17 @@ fn judge(
     review: &mut Review,
 ) {
     let sts = StatefulSet::new(object);
+    let reads = cluster::ReadNotes::default();
     let cx = rules::Cx {
         policy,
         settings,
         namespace,
         kube_version: context.kube_version,
         strict: context.strict,
-        known: context.known,
+        known: cluster::Known {
+            reads: Some(&reads),
+            ..context.known
+        },
         old: old.map(StatefulSet::new),
     };
     let mut raw = Vec::new();
@@ -475,6 +484,7 @@ fn judge(
         }
         review.findings.push(finding);
     }
+    review.input_reads = reads.get();
 }
 
 fn json_type(value: &Value) -> &'static str {

@@ -581,14 +581,25 @@ pub fn check_yaml(bytes: &[u8]) -> Result<(), String> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(_) => {
-            // Not UTF-8: one located error.
+            // Not UTF-8: the documents with a bad byte are located errors, the others are
+            // read as usual; every position is inside the input.
             let max = bounds(&String::from_utf8_lossy(bytes));
-            return match source.documents.as_slice() {
-                [Err(e)] => check_location("the UTF-8 error", e.line, e.column, max),
-                other => Err(format!(
-                    "bytes that are not UTF-8 gave {} documents",
-                    other.len()
-                )),
+            let mut utf8_errors = 0;
+            for document in &source.documents {
+                match document {
+                    Err(e) => {
+                        utf8_errors += usize::from(e.message.contains("not UTF-8"));
+                        check_location("an error", e.line, e.column, max)?;
+                    }
+                    Ok(document) => {
+                        check_location("a document", document.start.line, 1, max)?;
+                    }
+                }
+            }
+            return if utf8_errors == 0 {
+                Err("bytes that are not UTF-8 gave no UTF-8 error".into())
+            } else {
+                Ok(())
             };
         }
     };

@@ -2,9 +2,11 @@
 
 use std::io::{self, Write};
 
-use super::wording::{message_with_hint, not_judged_message_with_hint, summary_line};
+use super::wording::{
+    judged_again_message, message_with_hint, not_judged_message_with_hint, summary_line,
+};
 use crate::cli::input::STDIN_NAME;
-use crate::cli::report::Report;
+use crate::cli::report::{LocatedFinding, Report, ReviewedObject, Tally};
 use crate::engine::Severity;
 
 /// One workflow command per finding, which GitHub shows as an annotation on the file and line
@@ -15,26 +17,48 @@ use crate::engine::Severity;
 /// `<stdin>:line:column:`.
 pub fn write_github(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     for located in &report.findings {
-        let finding = &located.finding;
-        let command = match finding.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        let at = (located.file.as_str(), located.line, located.column);
-        github_command(
-            out,
-            command,
-            at,
-            finding.rule.id(),
-            &message_with_hint(located),
-        )?;
+        write_finding(out, located)?;
     }
+    write_end(out, report, report.tally())
+}
+
+/// One finding's annotation.
+pub(super) fn write_finding(out: &mut dyn Write, located: &LocatedFinding) -> io::Result<()> {
+    let finding = &located.finding;
+    let command = match finding.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let at = (located.file.as_str(), located.line, located.column);
+    github_command(
+        out,
+        command,
+        at,
+        finding.rule.id(),
+        &message_with_hint(located),
+    )
+}
+
+/// The notices on the StatefulSets not judged, and the summary line.
+pub(super) fn write_end(out: &mut dyn Write, report: &Report, tally: Tally) -> io::Result<()> {
     for (object, note) in report.not_judged() {
         let at = (object.file.as_str(), note.line, note.column);
         let message = not_judged_message_with_hint(object, note);
         github_command(out, "notice", at, note.reason.id(), &message)?;
     }
-    writeln!(out, "{}", summary_line(report))
+    writeln!(out, "{}", summary_line(report, tally))
+}
+
+/// The notice before the annotations of a StatefulSet judged again at the end of the input.
+pub(super) fn write_judged_again(out: &mut dyn Write, object: &ReviewedObject) -> io::Result<()> {
+    let at = (object.file.as_str(), object.line, object.column);
+    github_command(
+        out,
+        "notice",
+        at,
+        "judged-again",
+        &judged_again_message(object),
+    )
 }
 
 /// One workflow command (`error`, `warning`, `notice`) at `(file, line, column)`.

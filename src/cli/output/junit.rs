@@ -2,11 +2,12 @@
 //! StatefulSet.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use super::text::{self, Colors};
 use super::wording::plural;
-use crate::cli::report::{LocatedFinding, ObjectRef, Report};
+use crate::cli::report::{Emit, LocatedFinding, ObjectRef, Report, ReviewedObject, Tally};
 use crate::engine::Severity;
 
 /// One `<testcase>`: a StatefulSet, or the YAML syntax of one file.
@@ -58,79 +59,359 @@ impl<'a> JunitSuite<'a> {
 /// - `errors` is always 0: a finding is a test failure, not a test error.
 pub fn write_junit(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let suites = junit_suites(report);
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let tests: usize = suites.iter().map(|s| s.cases().count()).sum();
-    let failures: usize = suites
+    let counts = |suite: &JunitSuite<'_>| {
+        suite.cases().fold(Counts::default(), |mut counts, case| {
+            counts.add(case);
+            counts
+        })
+    };
+    let total = suites
         .iter()
-        .map(|s| s.cases().filter(|c| c.fails()).count())
-        .sum();
-    let skipped: usize = suites
-        .iter()
-        .map(|s| s.cases().filter(|c| c.skipped.is_some()).count())
-        .sum();
-    xml.push_str(&format!(
-        "<testsuites name=\"stsguard validate\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">\n"
-    ));
+        .map(counts)
+        .fold(Counts::default(), Counts::sum);
+    let mut xml = String::new();
+    write_root_start(&mut xml, total);
     for suite in &suites {
         let file = xml_attribute(suite.file);
-        xml.push_str(&format!(
-            "  <testsuite name=\"{file}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">\n",
-            suite.cases().count(),
-            suite.cases().filter(|c| c.fails()).count(),
-            suite.cases().filter(|c| c.skipped.is_some()).count(),
-        ));
+        write_suite_start(&mut xml, &file, counts(suite));
         for case in suite.cases() {
-            xml.push_str(&format!(
-                "    <testcase name=\"{}\" classname=\"{file}\" file=\"{file}\" line=\"{}\"",
-                xml_attribute(&case.name),
-                case.line
-            ));
-            if case.findings.is_empty() && case.skipped.is_none() {
-                xml.push_str("/>\n");
-                continue;
-            }
-            xml.push_str(">\n");
-            if let Some(message) = &case.skipped {
-                xml.push_str(&format!(
-                    "      <skipped message=\"{}\"/>\n",
-                    xml_attribute(message)
-                ));
-            }
-            let (errors, warnings): (Vec<&LocatedFinding>, Vec<&LocatedFinding>) = case
-                .findings
-                .iter()
-                .partition(|f| f.finding.severity == Severity::Error);
-            if !errors.is_empty() {
-                let mut rules: Vec<&str> = Vec::new();
-                for located in &errors {
-                    if !rules.contains(&located.finding.rule.id()) {
-                        rules.push(located.finding.rule.id());
-                    }
-                }
-                let message = format!(
-                    "{} {}: {}",
-                    errors.len(),
-                    plural(errors.len(), "error", "errors"),
-                    rules.join(", ")
-                );
-                xml.push_str(&format!(
-                    "      <failure message=\"{}\">{}</failure>\n",
-                    xml_attribute(&message),
-                    xml_text(&finding_lines(&errors))
-                ));
-            }
-            if !warnings.is_empty() {
-                xml.push_str(&format!(
-                    "      <system-out>{}</system-out>\n",
-                    xml_text(&finding_lines(&warnings))
-                ));
-            }
-            xml.push_str("    </testcase>\n");
+            write_case(&mut xml, &file, case);
         }
         xml.push_str("  </testsuite>\n");
     }
     xml.push_str("</testsuites>\n");
     out.write_all(xml.as_bytes())
+}
+
+/// Test cases, failing ones and skipped ones.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    skipped: usize,
+}
+
+impl Counts {
+    fn add(&mut self, case: &JunitCase<'_>) {
+        self.tests += 1;
+        self.failures += usize::from(case.fails());
+        self.skipped += usize::from(case.skipped.is_some());
+    }
+
+    fn sum(self, other: Counts) -> Counts {
+        Counts {
+            tests: self.tests + other.tests,
+            failures: self.failures + other.failures,
+            skipped: self.skipped + other.skipped,
+        }
+    }
+}
+
+fn write_root_start(xml: &mut String, total: Counts) {
+    xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&format!(
+        "<testsuites name=\"stsguard validate\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">\n",
+        total.tests, total.failures, total.skipped
+    ));
+}
+
+fn write_suite_start(xml: &mut String, file: &str, counts: Counts) {
+    xml.push_str(&format!(
+        "  <testsuite name=\"{file}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">\n",
+        counts.tests, counts.failures, counts.skipped,
+    ));
+}
+
+/// One `<testcase>`; `file` is the suite's file, escaped for an attribute.
+fn write_case(xml: &mut String, file: &str, case: &JunitCase<'_>) {
+    xml.push_str(&format!(
+        "    <testcase name=\"{}\" classname=\"{file}\" file=\"{file}\" line=\"{}\"",
+        xml_attribute(&case.name),
+        case.line
+    ));
+    if case.findings.is_empty() && case.skipped.is_none() {
+        xml.push_str("/>\n");
+        return;
+    }
+    xml.push_str(">\n");
+    if let Some(message) = &case.skipped {
+        xml.push_str(&format!(
+            "      <skipped message=\"{}\"/>\n",
+            xml_attribute(message)
+        ));
+    }
+    let (errors, warnings): (Vec<&LocatedFinding>, Vec<&LocatedFinding>) = case
+        .findings
+        .iter()
+        .partition(|f| f.finding.severity == Severity::Error);
+    if !errors.is_empty() {
+        let mut rules: Vec<&str> = Vec::new();
+        for located in &errors {
+            if !rules.contains(&located.finding.rule.id()) {
+                rules.push(located.finding.rule.id());
+            }
+        }
+        let message = format!(
+            "{} {}: {}",
+            errors.len(),
+            plural(errors.len(), "error", "errors"),
+            rules.join(", ")
+        );
+        xml.push_str(&format!(
+            "      <failure message=\"{}\">{}</failure>\n",
+            xml_attribute(&message),
+            xml_text(&finding_lines(&errors))
+        ));
+    }
+    if !warnings.is_empty() {
+        xml.push_str(&format!(
+            "      <system-out>{}</system-out>\n",
+            xml_text(&finding_lines(&warnings))
+        ));
+    }
+    xml.push_str("    </testcase>\n");
+}
+
+/// The test case of a StatefulSet.
+fn object_case<'a>(object: &ReviewedObject, findings: Vec<&'a LocatedFinding>) -> JunitCase<'a> {
+    JunitCase {
+        name: format!(
+            "{} {}/{}",
+            object.object.kind, object.object.namespace, object.object.name
+        ),
+        line: object.line,
+        findings,
+        skipped: object.not_judged.as_ref().map(|note| {
+            let mut message = format!("not judged: {}", note.reason);
+            if !note.hint().is_empty() {
+                message.push_str(&format!("; {}", note.hint()));
+            }
+            message
+        }),
+    }
+}
+
+/// JUnit as `validate` reads its input: each StatefulSet's test case is written to a
+/// temporary file as soon as it is judged, and the report is put together at the end, when
+/// the counts its root and suites carry are known. Memory holds a few numbers per
+/// StatefulSet and the `yaml-syntax` findings, not the cases; the document is the one
+/// [`write_junit`] writes for the same findings.
+pub struct JunitEmit<'w> {
+    out: &'w mut dyn Write,
+    spool: Option<BufWriter<File>>,
+    spool_len: u64,
+    /// The suites, in the order their files were first met.
+    suites: Vec<SpooledSuite>,
+    suite_of_file: HashMap<String, usize>,
+    /// Where the case of each StatefulSet is: suite and index, by place in the input.
+    case_of_seq: HashMap<usize, (usize, usize)>,
+}
+
+struct SpooledSuite {
+    file: String,
+    syntax: Vec<LocatedFinding>,
+    cases: Vec<SpooledCase>,
+}
+
+/// The `yaml-syntax` case of a suite, when its file has syntax errors.
+fn syntax_case(suite: &SpooledSuite) -> Option<JunitCase<'_>> {
+    let first = suite.syntax.first()?;
+    Some(JunitCase {
+        name: "yaml-syntax".to_string(),
+        line: first.line,
+        findings: suite.syntax.iter().collect(),
+        skipped: None,
+    })
+}
+
+#[derive(Clone, Copy)]
+struct SpooledCase {
+    seq: usize,
+    offset: u64,
+    len: usize,
+    fails: bool,
+    skipped: bool,
+}
+
+impl<'w> JunitEmit<'w> {
+    pub fn new(out: &'w mut dyn Write) -> Self {
+        JunitEmit {
+            out,
+            spool: None,
+            spool_len: 0,
+            suites: Vec::new(),
+            suite_of_file: HashMap::new(),
+            case_of_seq: HashMap::new(),
+        }
+    }
+
+    fn suite(&mut self, file: &str) -> usize {
+        if let Some(&suite) = self.suite_of_file.get(file) {
+            return suite;
+        }
+        self.suites.push(SpooledSuite {
+            file: file.to_string(),
+            syntax: Vec::new(),
+            cases: Vec::new(),
+        });
+        self.suite_of_file
+            .insert(file.to_string(), self.suites.len() - 1);
+        self.suites.len() - 1
+    }
+
+    /// Writes one StatefulSet's case to the spool.
+    fn spool_case(
+        &mut self,
+        seq: usize,
+        file: &str,
+        object: Option<&ReviewedObject>,
+        findings: &[LocatedFinding],
+    ) -> io::Result<SpooledCase> {
+        let findings: Vec<&LocatedFinding> = findings.iter().collect();
+        let case = match object {
+            Some(object) => object_case(object, findings),
+            // Every StatefulSet is listed for JUnit; should one not be, its findings still are.
+            None => JunitCase {
+                name: findings
+                    .first()
+                    .and_then(|f| f.object.as_ref())
+                    .map(|o| format!("{} {}/{}", o.kind, o.namespace, o.name))
+                    .unwrap_or_else(|| "StatefulSet".to_string()),
+                line: findings.first().map_or(1, |f| f.line),
+                findings,
+                skipped: None,
+            },
+        };
+        let mut xml = String::new();
+        write_case(&mut xml, &xml_attribute(file), &case);
+        if self.spool.is_none() {
+            self.spool = Some(BufWriter::new(tempfile::tempfile()?));
+        }
+        if let Some(spool) = &mut self.spool {
+            spool.write_all(xml.as_bytes())?;
+        }
+        let spooled = SpooledCase {
+            seq,
+            offset: self.spool_len,
+            len: xml.len(),
+            fails: case.fails(),
+            skipped: case.skipped.is_some(),
+        };
+        self.spool_len += xml.len() as u64;
+        Ok(spooled)
+    }
+}
+
+impl Emit for JunitEmit<'_> {
+    fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()> {
+        let suite = self.suite(&finding.file);
+        self.suites[suite].syntax.push(finding);
+        Ok(())
+    }
+
+    fn object(
+        &mut self,
+        seq: usize,
+        file: &str,
+        object: Option<ReviewedObject>,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        let case = self.spool_case(seq, file, object.as_ref(), &findings)?;
+        let suite = self.suite(file);
+        self.suites[suite].cases.push(case);
+        self.case_of_seq
+            .insert(seq, (suite, self.suites[suite].cases.len() - 1));
+        Ok(())
+    }
+
+    fn again(
+        &mut self,
+        seq: usize,
+        object: ReviewedObject,
+        _before: Tally,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        let file = object.file.clone();
+        let case = self.spool_case(seq, &file, Some(&object), &findings)?;
+        match self.case_of_seq.get(&seq) {
+            Some(&(suite, index)) => self.suites[suite].cases[index] = case,
+            None => {
+                let suite = self.suite(&file);
+                self.suites[suite].cases.push(case);
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, _files: usize) -> io::Result<()> {
+        // Suites in the order of their first StatefulSet in the input; files with only
+        // syntax errors last, in the order they were read (as `junit_suites`).
+        let mut order: Vec<usize> = (0..self.suites.len()).collect();
+        for suite in &mut self.suites {
+            suite.cases.sort_by_key(|case| case.seq);
+        }
+        order.sort_by_key(|&i| {
+            self.suites[i]
+                .cases
+                .first()
+                .map_or((1, i), |case| (0, case.seq))
+        });
+        let mut total = Counts::default();
+        let mut suite_counts = Vec::with_capacity(self.suites.len());
+        for suite in &self.suites {
+            let mut counts = Counts::default();
+            if let Some(case) = syntax_case(suite) {
+                counts.add(&case);
+            }
+            for case in &suite.cases {
+                counts.tests += 1;
+                counts.failures += usize::from(case.fails);
+                counts.skipped += usize::from(case.skipped);
+            }
+            total = total.sum(counts);
+            suite_counts.push(counts);
+        }
+        let mut spool = match self.spool.take() {
+            Some(spool) => {
+                let mut file = spool.into_inner().map_err(|e| e.into_error())?;
+                file.seek(SeekFrom::Start(0))?;
+                Some(BufReader::new(file))
+            }
+            None => None,
+        };
+        let mut position = 0u64;
+        let mut xml = String::new();
+        write_root_start(&mut xml, total);
+        self.out.write_all(xml.as_bytes())?;
+        let mut buf = Vec::new();
+        for i in order {
+            let suite = &self.suites[i];
+            let file = xml_attribute(&suite.file);
+            xml.clear();
+            write_suite_start(&mut xml, &file, suite_counts[i]);
+            if let Some(case) = syntax_case(suite) {
+                write_case(&mut xml, &file, &case);
+            }
+            self.out.write_all(xml.as_bytes())?;
+            for case in &suite.cases {
+                let Some(spool) = &mut spool else { break };
+                if case.offset != position {
+                    spool.seek(SeekFrom::Start(case.offset))?;
+                }
+                buf.resize(case.len, 0);
+                spool.read_exact(&mut buf)?;
+                position = case.offset + case.len as u64;
+                self.out.write_all(&buf)?;
+            }
+            self.out.write_all(b"  </testsuite>\n")?;
+        }
+        self.out.write_all(b"</testsuites>\n")?;
+        self.out.flush()
+    }
 }
 
 /// Groups the report into suites (per file) and test cases (per StatefulSet, plus one for
@@ -154,21 +435,7 @@ fn junit_suites<'a>(report: &'a Report) -> Vec<JunitSuite<'a>> {
     for reviewed in &report.objects {
         let suite = suite_index(&mut suites, reviewed.file.as_str());
         let cases = &mut suites[suite].objects;
-        cases.push(JunitCase {
-            name: format!(
-                "{} {}/{}",
-                reviewed.object.kind, reviewed.object.namespace, reviewed.object.name
-            ),
-            line: reviewed.line,
-            findings: Vec::new(),
-            skipped: reviewed.not_judged.as_ref().map(|note| {
-                let mut message = format!("not judged: {}", note.reason);
-                if !note.hint().is_empty() {
-                    message.push_str(&format!("; {}", note.hint()));
-                }
-                message
-            }),
-        });
+        cases.push(object_case(reviewed, Vec::new()));
         cases_of_object
             .entry((reviewed.file.as_str(), &reviewed.object))
             .or_default()

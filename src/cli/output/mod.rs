@@ -10,11 +10,12 @@ mod sarif;
 mod text;
 mod wording;
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use clap::ValueEnum;
 
-use super::report::Report;
+use super::report::{Emit, LocatedFinding, Report, ReviewedObject, Tally};
 
 pub use github::write_github;
 pub use json::write_json;
@@ -44,5 +45,189 @@ pub fn write(out: &mut dyn Write, format: OutputFormat, report: &Report) -> io::
         OutputFormat::Sarif => write_sarif(out, report),
         OutputFormat::Junit => write_junit(out, report),
         OutputFormat::Github => write_github(out, report),
+    }
+}
+
+/// The chosen format as an [`Emit`]: text and GitHub print each finding as it comes; JSON and
+/// SARIF gather the findings (not the documents) and print one document at the end; JUnit
+/// keeps each StatefulSet's test case in a temporary file and prints the report, whose root
+/// counts every case, at the end.
+pub fn emitter<'w>(format: OutputFormat, out: &'w mut dyn Write) -> Box<dyn Emit + 'w> {
+    match format {
+        OutputFormat::Text => Box::new(Printer::new(out, Lines::Text(Colors::detect()))),
+        OutputFormat::Github => Box::new(Printer::new(out, Lines::Github)),
+        OutputFormat::Json | OutputFormat::Sarif => Box::new(Gather::new(out, format)),
+        OutputFormat::Junit => Box::new(junit::JunitEmit::new(out)),
+    }
+}
+
+/// How [`Printer`] writes: the text format's lines or GitHub's workflow commands.
+enum Lines {
+    Text(Colors),
+    Github,
+}
+
+/// Text and GitHub as the input is read: each finding at once, then the notes on the
+/// StatefulSets not judged and the summary.
+struct Printer<'w> {
+    out: &'w mut dyn Write,
+    lines: Lines,
+    /// The StatefulSets not judged (for the notes) and how many were judged.
+    listed: Report,
+    tally: Tally,
+}
+
+impl<'w> Printer<'w> {
+    fn new(out: &'w mut dyn Write, lines: Lines) -> Self {
+        Printer {
+            out,
+            lines,
+            listed: Report::default(),
+            tally: Tally::default(),
+        }
+    }
+
+    fn finding(&mut self, located: &LocatedFinding) -> io::Result<()> {
+        match self.lines {
+            Lines::Text(colors) => self
+                .out
+                .write_all(text::finding(located, colors).as_bytes()),
+            Lines::Github => github::write_finding(self.out, located),
+        }
+    }
+}
+
+impl Emit for Printer<'_> {
+    fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()> {
+        self.tally.add(std::slice::from_ref(&finding));
+        self.finding(&finding)
+    }
+
+    fn object(
+        &mut self,
+        _seq: usize,
+        _file: &str,
+        object: Option<ReviewedObject>,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        self.tally.add(&findings);
+        match object {
+            Some(object) if object.not_judged.is_some() => self.listed.objects.push(object),
+            _ => self.listed.unlisted += 1,
+        }
+        findings.iter().try_for_each(|f| self.finding(f))
+    }
+
+    fn again(
+        &mut self,
+        _seq: usize,
+        object: ReviewedObject,
+        before: Tally,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        self.tally.remove(before);
+        self.tally.add(&findings);
+        match self.lines {
+            Lines::Text(colors) => self
+                .out
+                .write_all(text::judged_again(&object, colors).as_bytes())?,
+            Lines::Github => github::write_judged_again(self.out, &object)?,
+        }
+        findings.iter().try_for_each(|f| self.finding(f))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn finish(&mut self, files: usize) -> io::Result<()> {
+        self.listed.files = files;
+        match self.lines {
+            Lines::Text(colors) => text::write_end(self.out, &self.listed, self.tally, colors)?,
+            Lines::Github => github::write_end(self.out, &self.listed, self.tally)?,
+        }
+        self.out.flush()
+    }
+}
+
+/// JSON and SARIF: one document at the end, findings in input order (the `yaml-syntax` ones
+/// first, then each StatefulSet's), whatever order they were settled in.
+struct Gather<'w> {
+    out: &'w mut dyn Write,
+    format: OutputFormat,
+    syntax: Vec<LocatedFinding>,
+    /// The StatefulSets with something to say (findings, or not judged), by place in the input.
+    objects: BTreeMap<usize, (Option<ReviewedObject>, Vec<LocatedFinding>)>,
+    unlisted: usize,
+}
+
+impl<'w> Gather<'w> {
+    fn new(out: &'w mut dyn Write, format: OutputFormat) -> Self {
+        Gather {
+            out,
+            format,
+            syntax: Vec::new(),
+            objects: BTreeMap::new(),
+            unlisted: 0,
+        }
+    }
+}
+
+impl Emit for Gather<'_> {
+    fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()> {
+        self.syntax.push(finding);
+        Ok(())
+    }
+
+    fn object(
+        &mut self,
+        seq: usize,
+        _file: &str,
+        object: Option<ReviewedObject>,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        if object.is_none() {
+            self.unlisted += 1;
+        }
+        if object.is_some() || !findings.is_empty() {
+            self.objects.insert(seq, (object, findings));
+        }
+        Ok(())
+    }
+
+    fn again(
+        &mut self,
+        seq: usize,
+        _object: ReviewedObject,
+        _before: Tally,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        match self.objects.get_mut(&seq) {
+            Some((_, kept)) => *kept = findings,
+            None if !findings.is_empty() => {
+                self.objects.insert(seq, (None, findings));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, files: usize) -> io::Result<()> {
+        let mut report = Report {
+            files,
+            findings: std::mem::take(&mut self.syntax),
+            unlisted: self.unlisted,
+            ..Report::default()
+        };
+        for (object, findings) in std::mem::take(&mut self.objects).into_values() {
+            report.objects.extend(object);
+            report.findings.extend(findings);
+        }
+        write(self.out, self.format, &report)?;
+        self.out.flush()
     }
 }

@@ -6,8 +6,8 @@ use std::io::{self, IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use super::wording::{not_judged_message, summary_line};
-use crate::cli::report::{LocatedFinding, Report};
+use super::wording::{judged_again_message, not_judged_message, summary_line};
+use crate::cli::report::{LocatedFinding, Report, ReviewedObject, Tally};
 use crate::engine::Severity;
 
 /// Terminal styles, or none (not a terminal, or `NO_COLOR` set).
@@ -42,14 +42,33 @@ pub fn write_text(out: &mut dyn Write, report: &Report, colors: Colors) -> io::R
     for located in &report.findings {
         out.write_all(finding(located, colors).as_bytes())?;
     }
-    // After the findings, next to the summary that counts them: a note is not a finding.
+    write_end(out, report, report.tally(), colors)
+}
+
+/// After the findings, next to the summary that counts them (a note is not a finding): the
+/// notes on the StatefulSets not judged, and the summary line.
+pub(super) fn write_end(
+    out: &mut dyn Write,
+    report: &Report,
+    tally: Tally,
+    colors: Colors,
+) -> io::Result<()> {
     for (object, note) in report.not_judged() {
         let at = (object.file.as_str(), note.line, note.column);
-        let label = (AnsiColor::Green.on_default().bold(), "note");
         let message = not_judged_message(object, note);
-        out.write_all(diagnostic(colors, at, label, &message, note.hint()).as_bytes())?;
+        out.write_all(diagnostic(colors, at, note_label(), &message, note.hint()).as_bytes())?;
     }
-    writeln!(out, "{}", summary_line(report))
+    writeln!(out, "{}", summary_line(report, tally))
+}
+
+/// The note before the findings of a StatefulSet judged again at the end of the input.
+pub(super) fn judged_again(object: &ReviewedObject, colors: Colors) -> String {
+    let at = (object.file.as_str(), object.line, object.column);
+    diagnostic(colors, at, note_label(), &judged_again_message(object), "")
+}
+
+fn note_label() -> (Style, &'static str) {
+    (AnsiColor::Green.on_default().bold(), "note")
 }
 
 /// One finding as this format prints it, also the body of a JUnit `<failure>`.

@@ -2,17 +2,14 @@
 //! that was not judged, a message with its hint. Written once, so that the formats cannot
 //! drift apart.
 
-use crate::cli::report::{LocatedFinding, NotJudgedNote, Report, ReviewedObject};
-use crate::engine::{NotJudged, Severity};
+use crate::cli::report::{LocatedFinding, NotJudgedNote, Report, ReviewedObject, Tally};
+use crate::engine::NotJudged;
 
 /// The last line of the text and GitHub formats: `3 errors, 1 warning in 1 file (1 StatefulSet)`,
 /// followed, when StatefulSets were not judged, by how many and why (`; 1 StatefulSet not
 /// judged: namespace kube-system is exempt in the policy (--include-exempt judges it)`).
-pub(super) fn summary_line(report: &Report) -> String {
-    let (errors, warnings) = (
-        report.count(Severity::Error),
-        report.count(Severity::Warning),
-    );
+pub(super) fn summary_line(report: &Report, tally: Tally) -> String {
+    let Tally { errors, warnings } = tally;
     let objects = report.object_count();
     let mut line = format!(
         "{} {}, {} {} in {} {} ({} {})",
@@ -126,6 +123,15 @@ pub(super) fn message_with_hint(located: &LocatedFinding) -> String {
     }
 }
 
+/// The note before the findings of a StatefulSet judged again at the end of the input.
+pub(super) fn judged_again_message(object: &ReviewedObject) -> String {
+    format!(
+        "{} {}/{} judged again at the end of the input: a later document redefines the Service \
+         it was judged with; the findings below replace the ones printed for it before",
+        object.object.kind, object.object.namespace, object.object.name
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,7 +173,7 @@ mod tests {
     #[test]
     fn summary_says_nothing_of_exemptions_when_all_were_judged() {
         assert_eq!(
-            summary_line(&report_of(&[None, None])),
+            summary_line(&report_of(&[None, None]), Tally::default()),
             "0 errors, 0 warnings in 1 file (2 StatefulSets)"
         );
     }
@@ -175,16 +181,18 @@ mod tests {
     #[test]
     fn summary_names_each_exempt_namespace_once() {
         assert_eq!(
-            summary_line(&report_of(&[
-                Some("kube-system"),
-                None,
-                Some("kube-system")
-            ])),
+            summary_line(
+                &report_of(&[Some("kube-system"), None, Some("kube-system")]),
+                Tally::default()
+            ),
             "0 errors, 0 warnings in 1 file (3 StatefulSets); 2 StatefulSets not judged: \
              namespace kube-system is exempt in the policy (--include-exempt judges them)"
         );
         assert_eq!(
-            summary_line(&report_of(&[Some("kube-system"), Some("kube-public")])),
+            summary_line(
+                &report_of(&[Some("kube-system"), Some("kube-public")]),
+                Tally::default()
+            ),
             "0 errors, 0 warnings in 1 file (2 StatefulSets); 2 StatefulSets not judged: \
              namespaces kube-system, kube-public are exempt in the policy (--include-exempt judges them)"
         );
@@ -194,7 +202,7 @@ mod tests {
     fn summary_keeps_long_namespace_lists_short() {
         let namespaces = ["a", "b", "c", "d", "e", "f", "g"].map(Some);
         assert!(
-            summary_line(&report_of(&namespaces))
+            summary_line(&report_of(&namespaces), Tally::default())
                 .ends_with("namespaces a, b, c, d, e and 2 more are exempt in the policy (--include-exempt judges them)")
         );
     }

@@ -1,17 +1,27 @@
 //! `validate` over inputs of any size, in flat memory: the files (and stdin) are read piece by
 //! piece, cut into documents ([`DocumentSplitter`]), parsed and reviewed in parallel batches,
-//! and dropped; what stays is the findings, one small entry per StatefulSet, and the index of
-//! the objects the rules look up (Services, StorageClasses, ConfigMaps…: [`Inventory`]).
+//! handed to the output format ([`Emit`]) and dropped. What stays is a small index of the
+//! objects the rules look up (Services, StorageClasses, ConfigMaps…: [`Inventory`]) and a few
+//! numbers per StatefulSet whose verdict a later object could still change.
 //!
-//! A StatefulSet is reviewed against the objects of the input read so far. An object that
-//! comes later (a Service after its StatefulSet, in the same file or a later one) can change
-//! the verdict, so every change to the index is dated by batch ([`Changes`]); at the end the
-//! StatefulSets reviewed before a change that could concern them (their namespace, or every
-//! namespace) are read again and reviewed against the whole index: the report is the one a
-//! review of the whole input at once gives (`review_sources`). Files are read again where the
-//! StatefulSet is; stdin cannot be, so its StatefulSet documents go to a temporary file.
+//! A StatefulSet is reviewed against the objects of the input read so far, and the engine
+//! says what its lookups learnt ([`InputReads`]):
+//! - nothing that a later object could change: its verdict is final and goes out at once, so
+//!   that a long pipe (`helm template … | stsguard validate -`) shows findings as it goes;
+//! - it looked for an object the input has not shown yet (a Service that comes after its
+//!   StatefulSet, in the same file or a later one): it waits for the end of the input and is
+//!   reviewed again if the index changed where it looks ([`Changes`]);
+//! - it read a Service of the input, which a later Service of the same name would replace
+//!   (a mistake, but one `kubectl apply` would act on): it goes out at once, and should that
+//!   happen it is reviewed again at the end and, if its findings changed, given again.
+//!
+//! The findings are those of a review of the whole input at once (`review_sources`); only
+//! their order differs for the formats that print as they go. The held StatefulSets are read
+//! again where they are: files by offset, stdin from a temporary file its documents with
+//! StatefulSets are copied to.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -20,9 +30,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use super::{ReviewOptions, ValidateError, Work, old_objects, review_one, syntax_finding};
+use super::{Judged, ReviewOptions, ValidateError, Work, old_objects, review_one, syntax_finding};
 use crate::cli::input::{self, InputError, STDIN_NAME, SourceFile};
-use crate::cli::report::{LocatedFinding, ObjectRef, Report, ReviewedObject};
+use crate::cli::report::{Emit, LocatedFinding, ObjectRef, ReviewedObject, Tally};
 use crate::engine::cluster::{Inventory, Known};
 use crate::engine::{Context, Source};
 use crate::yaml::{self, Document, DocumentSplitter, Piece, YamlError};
@@ -51,11 +61,10 @@ struct Reread {
 /// `Reread::source` of stdin's StatefulSets, kept in the spool file.
 const SPOOL: usize = usize::MAX;
 
-/// One StatefulSet's review, kept until the end of the run.
-struct Kept {
-    findings: Vec<LocatedFinding>,
-    /// Listed in the report (every one for JUnit, else only those not judged).
-    object: Option<Box<ReviewedObject>>,
+/// Where a StatefulSet is, and when and in which namespace it was reviewed.
+struct Place {
+    /// Its place among the input's StatefulSets.
+    seq: usize,
     /// The batch it was reviewed in.
     batch: u64,
     /// Its namespace, as an index in `Run::namespaces`.
@@ -63,7 +72,22 @@ struct Kept {
     reread: Reread,
 }
 
-/// When the index last changed in a way that could change a review, by namespace.
+/// A StatefulSet that waits for the end of the input, with its review so far.
+struct Held {
+    place: Place,
+    findings: Vec<LocatedFinding>,
+    /// Its entry, when the output lists it.
+    object: Option<Box<ReviewedObject>>,
+}
+
+/// A StatefulSet given out that read a Service of the input: what it was given with.
+struct Given {
+    place: Place,
+    tally: Tally,
+    fingerprint: u64,
+}
+
+/// When the index last changed for a namespace, by batch.
 #[derive(Default)]
 struct Changes {
     namespaced: HashMap<Box<str>, u64>,
@@ -87,36 +111,55 @@ impl Changes {
     }
 }
 
+/// A piece's documents and, for stdin, its bytes (which cannot be read again).
+type ParsedPiece = (Vec<Result<Document, YamlError>>, Option<Vec<u8>>);
+
+/// What a batch holds, in input order: `yaml-syntax` findings and StatefulSets (an index in
+/// the batch's work).
+enum Slot {
+    Syntax(LocatedFinding),
+    Object(usize),
+}
+
 /// One run of `validate` over its files.
-pub struct Run<'a> {
+pub struct Run<'a, 'e> {
     options: &'a ReviewOptions<'a>,
     old_objects: HashMap<ObjectRef, &'a Value>,
     files: Vec<PathBuf>,
+    emit: &'e mut dyn Emit,
+    /// The first error writing the output: nothing more is written, the run goes on to its
+    /// exit code.
+    emit_error: Option<io::Error>,
     list_all: bool,
     index: Inventory,
+    /// Changes of the objects a lookup could find (for the held StatefulSets).
     changes: Changes,
-    /// Batches so far: the clock of `changes`.
+    /// Services that replace one a lookup may have found (for the given ones).
+    redefinitions: Changes,
+    /// Batches so far: the clock of `changes` and `redefinitions`.
     batch: u64,
-    /// `yaml-syntax` findings, in input order: the report lists them first.
-    syntax: Vec<LocatedFinding>,
-    kept: Vec<Kept>,
+    /// StatefulSets so far.
+    seq: usize,
+    tally: Tally,
+    held: Vec<Held>,
+    given: Vec<Given>,
     namespaces: Vec<Box<str>>,
     namespace_ids: HashMap<Box<str>, usize>,
     spool: Option<Mutex<std::fs::File>>,
     spool_len: u64,
-    /// Set when stdin turned out not to be UTF-8 after objects of it were indexed: the index is
-    /// rebuilt without them at the end, and everything reviewed since is reviewed again.
-    rebuild_from: Option<u64>,
     progress: Progress,
 }
 
-impl<'a> Run<'a> {
+impl<'a, 'e> Run<'a, 'e> {
+    /// `list_all`: every StatefulSet goes to `emit` with its entry (JUnit), not only those
+    /// not judged.
     pub fn new(
         options: &'a ReviewOptions<'a>,
         old_sources: &'a [SourceFile],
         files: Vec<PathBuf>,
         list_all: bool,
-    ) -> Run<'a> {
+        emit: &'e mut dyn Emit,
+    ) -> Run<'a, 'e> {
         let total = files
             .iter()
             .map(|path| {
@@ -129,17 +172,21 @@ impl<'a> Run<'a> {
             options,
             old_objects: old_objects(old_sources, options.namespace),
             files,
+            emit,
+            emit_error: None,
             list_all,
             index: Inventory::empty_input(),
             changes: Changes::default(),
+            redefinitions: Changes::default(),
             batch: 0,
-            syntax: Vec::new(),
-            kept: Vec::new(),
+            seq: 0,
+            tally: Tally::default(),
+            held: Vec::new(),
+            given: Vec::new(),
             namespaces: Vec::new(),
             namespace_ids: HashMap::new(),
             spool: None,
             spool_len: 0,
-            rebuild_from: None,
             progress: Progress::new(total),
         }
     }
@@ -150,6 +197,15 @@ impl<'a> Run<'a> {
             self.read_file(file)?;
         }
         Ok(())
+    }
+
+    /// Hands something to the output format, unless writing already failed.
+    fn emit(&mut self, write: impl FnOnce(&mut dyn Emit) -> io::Result<()>) {
+        if self.emit_error.is_none()
+            && let Err(error) = write(&mut *self.emit)
+        {
+            self.emit_error = Some(error);
+        }
     }
 
     fn read_file(&mut self, file: usize) -> Result<(), ValidateError> {
@@ -167,20 +223,8 @@ impl<'a> Run<'a> {
         let mut reader: Box<dyn Read> = if stdin {
             Box::new(io::stdin().lock())
         } else {
-            // A file that is not UTF-8 is one error and nothing else (`input::parse_source`):
-            // known before any of its objects enters the index.
-            if !input::is_utf8_file(&path)? {
-                let source = input::read_source(&path)?;
-                for error in source.documents.iter().filter_map(|d| d.as_ref().err()) {
-                    self.syntax
-                        .extend(syntax_finding(&name, error, self.options));
-                }
-                return Ok(());
-            }
             Box::new(std::fs::File::open(&path).map_err(read_error)?)
         };
-        let start = (self.syntax.len(), self.kept.len(), self.batch);
-        let mut indexed = false;
         let mut splitter = DocumentSplitter::new();
         let mut pieces = Vec::new();
         let mut pending_bytes = 0;
@@ -206,27 +250,7 @@ impl<'a> Run<'a> {
             if n == 0 || pieces.len() >= BATCH_DOCUMENTS || pending_bytes >= BATCH_BYTES {
                 pending_bytes = 0;
                 let batch = std::mem::take(&mut pieces);
-                match self.review_pieces(file, &name, stdin, batch)? {
-                    Ok(changed) => indexed |= changed,
-                    Err(error) if stdin => {
-                        // As `input::parse_source`: the file is that error and nothing else.
-                        self.syntax.truncate(start.0);
-                        self.kept.truncate(start.1);
-                        self.syntax
-                            .extend(syntax_finding(&name, &error, self.options));
-                        if indexed {
-                            self.rebuild_from = Some(self.rebuild_from.unwrap_or(start.2));
-                        }
-                        // The rest of stdin is not read: the file is judged.
-                        return Ok(());
-                    }
-                    Err(_) => {
-                        return Err(read_error(io::Error::other(
-                            "the file changed while it was read",
-                        ))
-                        .into());
-                    }
-                }
+                self.review_pieces(file, &name, stdin, batch)?;
             }
             if n == 0 {
                 return Ok(());
@@ -234,42 +258,45 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Parses and reviews one batch of pieces of `name`. `Ok(Err(_))`: a piece is not
-    /// UTF-8 (the error to report); `Ok(Ok(changed))`: whether the index changed.
+    /// Parses and reviews one batch of pieces of `name`, and hands out what is final.
     fn review_pieces(
         &mut self,
         file: usize,
         name: &str,
         spooled: bool,
         pieces: Vec<Piece>,
-    ) -> Result<Result<bool, YamlError>, ValidateError> {
-        let mut texts = Vec::with_capacity(pieces.len());
-        for piece in pieces {
-            match String::from_utf8(piece.bytes) {
-                Ok(text) if Piece::is_blank(&text) => {}
-                Ok(text) => texts.push((text, piece.first_line, piece.offset)),
-                Err(e) => {
-                    let valid = e.utf8_error().valid_up_to();
-                    let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
-                    return Ok(Err(input::not_utf8(before, piece.first_line)));
-                }
-            }
-        }
+    ) -> Result<(), ValidateError> {
         self.batch += 1;
         let batch = self.batch;
-        let parsed: Vec<Vec<Result<Document, YamlError>>> = texts
-            .par_iter()
-            .map(|(text, first_line, offset)| yaml::parse_piece_text(text, *first_line, *offset))
+        // Where each piece can be read again, before its bytes become documents.
+        let places: Vec<(usize, u64, usize, usize)> = pieces
+            .iter()
+            .map(|piece| {
+                (
+                    file,
+                    piece.offset as u64,
+                    piece.bytes.len(),
+                    piece.first_line,
+                )
+            })
+            .collect();
+        let parsed: Vec<ParsedPiece> = pieces
+            .into_par_iter()
+            .map(|piece| {
+                // stdin cannot be read again: keep the bytes of a piece until it is known
+                // whether a StatefulSet in it waits.
+                let bytes = spooled.then(|| piece.bytes.clone());
+                (input::parse_piece(piece), bytes)
+            })
             .collect();
         let cluster = self.options.cluster.is_some();
-        let mut changed = false;
+        let mut slots = Vec::new();
         let mut work = Vec::new();
-        for (piece, documents) in parsed.iter().enumerate() {
+        for (piece, (documents, _)) in parsed.iter().enumerate() {
             for (index, document) in documents.iter().enumerate() {
                 let document = match document {
                     Err(error) => {
-                        self.syntax
-                            .extend(syntax_finding(name, error, self.options));
+                        slots.extend(syntax_finding(name, error, self.options).map(Slot::Syntax));
                         continue;
                     }
                     Ok(document) => document,
@@ -279,6 +306,7 @@ impl<'a> Run<'a> {
                 };
                 for found in input::objects_of(value) {
                     if input::is_statefulset(found.value) {
+                        slots.push(Slot::Object(work.len()));
                         work.push((
                             piece,
                             index,
@@ -288,58 +316,115 @@ impl<'a> Run<'a> {
                                 found,
                             },
                         ));
-                    } else if let Some((kind, namespace)) = self.index.add_input(found.value)
-                        && kind.matters(cluster)
-                    {
-                        changed = true;
-                        self.changes
-                            .record(kind.is_namespaced().then_some(namespace), batch);
+                    } else if let Some(added) = self.index.add_input(found.value) {
+                        let namespace = added.kind.is_namespaced().then_some(added.namespace);
+                        if added.kind.matters(cluster) {
+                            self.changes.record(namespace, batch);
+                        }
+                        if added.redefines {
+                            self.redefinitions.record(namespace, batch);
+                        }
                     }
                 }
             }
         }
-        // Where each piece with a StatefulSet can be read again.
-        let mut places: Vec<Option<(usize, u64)>> = vec![None; texts.len()];
-        for (piece, _, _) in &work {
-            if places[*piece].is_some() {
-                continue;
-            }
-            let (text, _, offset) = &texts[*piece];
-            places[*piece] = Some(if spooled {
-                (SPOOL, self.spool(text.as_bytes())?)
-            } else {
-                (file, *offset as u64)
-            });
-        }
         let context = self.context();
-        let reviewed: Vec<_> = work
+        let mut reviewed: Vec<Option<Judged>> = work
             .par_iter()
-            .map(|(_, _, item)| review_one(item, &self.old_objects, self.options, &context))
+            .map(|(_, _, item)| Some(review_one(item, &self.old_objects, self.options, &context)))
             .collect();
         self.progress.reviewed(work.len());
-        for ((piece, document, item), (object, findings)) in work.iter().zip(reviewed) {
-            let (text, first_line, _) = &texts[*piece];
-            let Some((source, offset)) = places[*piece] else {
+        for slot in slots {
+            let i = match slot {
+                Slot::Syntax(finding) => {
+                    self.tally.add(std::slice::from_ref(&finding));
+                    self.emit(|emit| emit.syntax(finding));
+                    continue;
+                }
+                Slot::Object(i) => i,
+            };
+            let Some(judged) = reviewed[i].take() else {
                 continue;
             };
-            let namespace = self.namespace_id(&object.object.namespace);
-            let listed = self.list_all || object.not_judged.is_some();
-            self.kept.push(Kept {
-                findings,
-                object: listed.then(|| Box::new(object)),
-                batch,
-                namespace,
-                reread: Reread {
-                    source,
-                    offset,
-                    len: text.len(),
-                    first_line: *first_line,
-                    document: *document,
-                    prefix: item.found.prefix.as_str().into(),
-                },
-            });
+            let (piece, document, item) = &work[i];
+            let seq = self.seq;
+            self.seq += 1;
+            let reads = judged.reads;
+            let place = if reads.missed || reads.found {
+                let (source, offset, len, first_line) = places[*piece];
+                let (source, offset) = match &parsed[*piece].1 {
+                    Some(bytes) => (SPOOL, self.spool(bytes)?),
+                    None => (source, offset),
+                };
+                Some(Place {
+                    seq,
+                    batch,
+                    namespace: self.namespace_id(&judged.object.object.namespace),
+                    reread: Reread {
+                        source,
+                        offset,
+                        len,
+                        first_line,
+                        document: *document,
+                        prefix: item.found.prefix.as_str().into(),
+                    },
+                })
+            } else {
+                None
+            };
+            match place {
+                Some(place) if reads.missed => {
+                    let object = self.listed(&judged.object).then(|| Box::new(judged.object));
+                    self.held.push(Held {
+                        place,
+                        findings: judged.findings,
+                        object,
+                    });
+                }
+                place => {
+                    if let Some(place) = place {
+                        self.given.push(Given {
+                            place,
+                            tally: Tally::of(&judged.findings),
+                            fingerprint: fingerprint(&judged.findings),
+                        });
+                    }
+                    self.give(seq, judged);
+                }
+            }
         }
-        Ok(Ok(changed))
+        // What this batch gave out shows now; the progress bar steps aside for it.
+        if self.emit_error.is_none() {
+            let emit = &mut *self.emit;
+            if let Err(error) = self.progress.suspend(|| emit.flush()) {
+                self.emit_error = Some(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the output lists this StatefulSet (every one for JUnit, else only those not
+    /// judged).
+    fn listed(&self, object: &ReviewedObject) -> bool {
+        self.list_all || object.not_judged.is_some()
+    }
+
+    /// Hands out a StatefulSet's final verdict.
+    fn give(&mut self, seq: usize, judged: Judged) {
+        let file = judged.object.file.clone();
+        let object = self.listed(&judged.object).then_some(judged.object);
+        self.give_parts(seq, &file, object, judged.findings);
+    }
+
+    fn give_parts(
+        &mut self,
+        seq: usize,
+        file: &str,
+        object: Option<ReviewedObject>,
+        findings: Vec<LocatedFinding>,
+    ) {
+        self.tally.add(&findings);
+        self.emit(|emit| emit.object(seq, file, object, findings));
     }
 
     fn context(&self) -> Context<'_> {
@@ -348,10 +433,7 @@ impl<'a> Run<'a> {
             namespace: Some(self.options.namespace),
             kube_version: self.options.kube_version,
             strict: self.options.strict,
-            known: Known {
-                input: Some(&self.index),
-                cluster: self.options.cluster,
-            },
+            known: Known::new(Some(&self.index), self.options.cluster),
             checks: true,
             // `validate` reports findings only: no patch to compute.
             defaults: false,
@@ -385,55 +467,100 @@ impl<'a> Run<'a> {
         Ok(offset)
     }
 
-    /// Settles the reviews that a later object could change, and makes the report.
-    pub fn finish(mut self) -> Result<Report, ValidateError> {
+    /// Settles the StatefulSets that waited for the end of the input and those a later
+    /// Service may have changed, and ends the output. Returns the errors and warnings of the
+    /// whole run, and the first error writing the output.
+    pub fn finish(mut self) -> Result<(Tally, Option<io::Error>), ValidateError> {
         self.progress.finish();
-        if self.rebuild_from.is_some() {
-            self.rebuild_index()?;
-        }
-        let stale: Vec<usize> = (0..self.kept.len())
-            .filter(|&i| {
-                let kept = &self.kept[i];
-                self.rebuild_from.is_some_and(|from| kept.batch >= from)
-                    || self
-                        .changes
-                        .since(&self.namespaces[kept.namespace], kept.batch)
+        let held = std::mem::take(&mut self.held);
+        let context = self.context();
+        let changes = &self.changes;
+        let namespaces = &self.namespaces;
+        let reader = self.again_reader();
+        // The held ones the index changed for since they were judged, judged again.
+        let again_held: Vec<Option<Judged>> = held
+            .par_iter()
+            .map(|held| {
+                let place = &held.place;
+                changes
+                    .since(&namespaces[place.namespace], place.batch)
+                    .then(|| reader.review_again(&place.reread, &context))
+                    .transpose()
             })
-            .collect();
-        if !stale.is_empty() {
-            let context = self.context();
-            let redone: Vec<(ReviewedObject, Vec<LocatedFinding>)> = stale
-                .par_iter()
-                .map(|&i| self.review_again(&self.kept[i].reread, &context))
-                .collect::<Result<_, _>>()?;
-            for (i, (object, findings)) in stale.into_iter().zip(redone) {
-                let kept = &mut self.kept[i];
-                kept.findings = findings;
-                let listed = self.list_all || object.not_judged.is_some();
-                kept.object = listed.then(|| Box::new(object));
+            .collect::<Result<_, ValidateError>>()?;
+        let redefinitions = &self.redefinitions;
+        let again: Vec<(usize, Tally, Judged)> = self
+            .given
+            .par_iter()
+            .filter(|given| {
+                redefinitions.since(&namespaces[given.place.namespace], given.place.batch)
+            })
+            .map(|given| {
+                let judged = reader.review_again(&given.place.reread, &context)?;
+                Ok(
+                    (fingerprint(&judged.findings) != given.fingerprint).then_some((
+                        given.place.seq,
+                        given.tally,
+                        judged,
+                    )),
+                )
+            })
+            .filter_map(Result::transpose)
+            .collect::<Result<_, ValidateError>>()?;
+        for (held, judged) in held.into_iter().zip(again_held) {
+            match judged {
+                Some(judged) => self.give(held.place.seq, judged),
+                None => {
+                    let file = self.file_name(held.place.reread.source);
+                    let object = held.object.map(|object| *object);
+                    self.give_parts(held.place.seq, &file, object, held.findings);
+                }
             }
         }
-        let mut report = Report {
-            files: self.files.len(),
-            findings: self.syntax,
-            ..Report::default()
-        };
-        for kept in self.kept {
-            report.findings.extend(kept.findings);
-            match kept.object {
-                Some(object) => report.objects.push(*object),
-                None => report.unlisted += 1,
-            }
+        for (seq, before, judged) in again {
+            self.tally.remove(before);
+            self.tally.add(&judged.findings);
+            self.emit(|emit| emit.again(seq, judged.object, before, judged.findings));
         }
-        Ok(report)
+        let files = self.files.len();
+        self.emit(|emit| emit.finish(files));
+        Ok((self.tally, self.emit_error))
     }
 
+    /// The name a file is reported under.
+    fn file_name(&self, source: usize) -> String {
+        match self.files.get(source) {
+            Some(path) => path.display().to_string(),
+            None => STDIN_NAME.to_string(),
+        }
+    }
+
+    /// What reading a StatefulSet again needs (and no more: it is shared between threads).
+    fn again_reader(&self) -> AgainReader<'_> {
+        AgainReader {
+            files: &self.files,
+            spool: self.spool.as_ref(),
+            old_objects: &self.old_objects,
+            options: self.options,
+        }
+    }
+}
+
+/// Reads StatefulSets again, to review them at the end of the input.
+struct AgainReader<'r> {
+    files: &'r [PathBuf],
+    spool: Option<&'r Mutex<std::fs::File>>,
+    old_objects: &'r HashMap<ObjectRef, &'r Value>,
+    options: &'r ReviewOptions<'r>,
+}
+
+impl AgainReader<'_> {
     /// Reads a StatefulSet's document again and reviews it.
     fn review_again(
         &self,
         reread: &Reread,
         context: &Context<'_>,
-    ) -> Result<(ReviewedObject, Vec<LocatedFinding>), ValidateError> {
+    ) -> Result<Judged, ValidateError> {
         let (path, name) = match self.files.get(reread.source) {
             Some(path) => (path.clone(), path.display().to_string()),
             None => (PathBuf::from("-"), STDIN_NAME.to_string()),
@@ -453,7 +580,7 @@ impl<'a> Run<'a> {
             .into()
         };
         let mut bytes = vec![0; reread.len];
-        match &self.spool {
+        match self.spool {
             Some(spool) if reread.source == SPOOL => {
                 let mut file = spool
                     .lock()
@@ -484,37 +611,19 @@ impl<'a> Run<'a> {
             document,
             found,
         };
-        Ok(review_one(&item, &self.old_objects, self.options, context))
-    }
-
-    /// The index without the objects of stdin, which turned out not to be UTF-8: the other
-    /// files read again (stdin, the only input that cannot be, is the one left out).
-    fn rebuild_index(&mut self) -> Result<(), ValidateError> {
-        let mut index = Inventory::empty_input();
-        for path in &self.files {
-            if path.as_os_str() == "-" || !input::is_utf8_file(path)? {
-                continue;
-            }
-            let source = input::read_source(path)?;
-            add_to_index(&mut index, &source);
-        }
-        self.index = index;
-        Ok(())
+        Ok(review_one(&item, self.old_objects, self.options, context))
     }
 }
 
-/// Adds the objects of one file that are not StatefulSets to an index.
-fn add_to_index(index: &mut Inventory, source: &SourceFile) {
-    for document in source.documents.iter().filter_map(|d| d.as_ref().ok()) {
-        let Some(value) = &document.value else {
-            continue;
-        };
-        for found in input::objects_of(value) {
-            if !input::is_statefulset(found.value) {
-                index.add_input(found.value);
-            }
-        }
+/// A digest of a StatefulSet's findings, to tell whether a second review changed them.
+fn fingerprint(findings: &[LocatedFinding]) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    for located in findings {
+        let finding = &located.finding;
+        (located.line, located.column, finding.rule.id()).hash(&mut hasher);
+        (finding.severity as u8, &finding.message, &finding.hint).hash(&mut hasher);
     }
+    hasher.finish()
 }
 
 /// A progress bar on stderr, only on a terminal and only once a run has taken a second:
@@ -576,6 +685,14 @@ impl Progress {
         }
         let rate = self.objects as f64 / elapsed.as_secs_f64().max(0.001);
         bar.set_message(format!("{} StatefulSets ({rate:.0}/s)", self.objects));
+    }
+
+    /// Runs `f` (which writes to the terminal) with the bar cleared while it runs.
+    fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.bar {
+            Some(bar) if self.shown => bar.suspend(f),
+            _ => f(),
+        }
     }
 
     fn finish(&mut self) {

@@ -17,6 +17,7 @@ pub mod nodes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde_json::Value;
 
@@ -67,22 +68,29 @@ impl Inventory {
 
     /// Adds one object of the input, as [`Inventory::from_input`] does, so that an input read
     /// piece by piece (`validate` streams its files) builds the same inventory: a later object
-    /// of the same kind, namespace and name replaces the earlier one. Returns the kind and
-    /// namespace it is kept under (`""`: no namespace, matching every one), or `None` for an
-    /// object no rule reads.
-    pub fn add_input<'v>(&mut self, object: &'v Value) -> Option<(InputKind, &'v str)> {
+    /// of the same kind, namespace and name replaces the earlier one. Returns what was added,
+    /// or `None` for an object no rule reads.
+    pub fn add_input<'v>(&mut self, object: &'v Value) -> Option<Added<'v>> {
         let name = at(object, &["metadata", "name"]).and_then(Value::as_str)?;
         let namespace = at(object, &["metadata", "namespace"])
             .and_then(Value::as_str)
             .unwrap_or(ANY_NAMESPACE);
         let api_version = str_of(object, "apiVersion").unwrap_or_default();
+        let mut redefines = false;
         let kind = match (api_version, str_of(object, "kind").unwrap_or_default()) {
             ("v1", "Service") => {
-                Arc::make_mut(self.services.get_or_insert_default()).insert(
-                    namespace,
-                    name,
-                    Service::from_json(object),
-                );
+                let services = Arc::make_mut(self.services.get_or_insert_default());
+                // What a review may have read already: the same name here, or in no namespace
+                // (which this one now hides in its namespace).
+                redefines = services
+                    .0
+                    .get(namespace)
+                    .is_some_and(|n| n.contains_key(name))
+                    || services
+                        .0
+                        .get(ANY_NAMESPACE)
+                        .is_some_and(|n| n.contains_key(name));
+                services.insert(namespace, name, Service::from_json(object));
                 InputKind::Service
             }
             ("storage.k8s.io/v1" | "storage.k8s.io/v1beta1", "StorageClass") => {
@@ -114,7 +122,11 @@ impl Inventory {
             // Nodes come from the cluster only: a Node in a file describes no cluster.
             _ => return None,
         };
-        Some((kind, namespace))
+        Some(Added {
+            kind,
+            namespace,
+            redefines,
+        })
     }
 
     /// A whole cluster described by its objects (JSON, as `kubectl get -o json` writes them),
@@ -169,6 +181,17 @@ impl Inventory {
     }
 }
 
+/// An object [`Inventory::add_input`] kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Added<'v> {
+    pub kind: InputKind,
+    /// The namespace it is kept under (`""`: none, matching every one).
+    pub namespace: &'v str,
+    /// Whether it may replace what a lookup found before ([`InputReads::found`]): a Service
+    /// of a name already kept in its namespace or in none.
+    pub redefines: bool,
+}
+
 /// A kind of object the rules look up in the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputKind {
@@ -217,45 +240,118 @@ pub enum Lookup<T> {
 pub struct Known<'a> {
     pub input: Option<&'a Inventory>,
     pub cluster: Option<&'a Inventory>,
+    /// Where the engine notes what its lookups in the input learnt, set for the time of one
+    /// review (`None` in a caller's context).
+    pub(crate) reads: Option<&'a ReadNotes>,
+}
+
+/// What one review's lookups learnt ([`InputReads`]), noted as they happen. Atomic only so
+/// that a [`Known`] stays shareable between threads; one review is one thread.
+#[derive(Debug, Default)]
+pub(crate) struct ReadNotes(AtomicU8);
+
+impl ReadNotes {
+    const MISSED: u8 = 1;
+    const FOUND: u8 = 2;
+
+    fn note(&self, bit: u8) {
+        self.0.fetch_or(bit, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> InputReads {
+        let bits = self.0.load(Ordering::Relaxed);
+        InputReads {
+            missed: bits & Self::MISSED != 0,
+            found: bits & Self::FOUND != 0,
+        }
+    }
+}
+
+/// What one review's lookups learnt from the input, for a caller that reads its input piece
+/// by piece (`validate` streams its files): whether an object read later could still change
+/// the verdict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputReads {
+    /// A lookup depends on an object the input does not hold (yet): a Service looked up and
+    /// not in the input (a later one would be read: `service-headless`, `service-selector`),
+    /// or anything the cluster says is missing (a later one in the input would silence it).
+    pub missed: bool,
+    /// A Service was found in the input: a later one of the same name (or of the same name
+    /// in the StatefulSet's own namespace, over one that names none) would replace it.
+    pub found: bool,
 }
 
 impl<'a> Known<'a> {
+    pub fn new(input: Option<&'a Inventory>, cluster: Option<&'a Inventory>) -> Self {
+        Known {
+            input,
+            cluster,
+            reads: None,
+        }
+    }
+
+    fn note(&self, bit: u8) {
+        if let (Some(notes), Some(_)) = (self.reads, self.input) {
+            notes.note(bit);
+        }
+    }
+
     /// Looks an object up in the input, then in the cluster; [`Lookup::Missing`] only when
-    /// the cluster's kind (chosen by `kind`) is known.
+    /// the cluster's kind (chosen by `kind`) is known. `read` says whether a rule reads more
+    /// of a found object than that it exists.
     fn lookup<K: ?Sized + 'a, T>(
         &self,
         kind: impl Fn(&'a Inventory) -> Option<&'a K>,
         find: impl Fn(&'a K) -> Option<T>,
+        read: bool,
     ) -> Lookup<T> {
         if let Some(found) = self.input.and_then(&kind).and_then(&find) {
+            if read {
+                self.note(ReadNotes::FOUND);
+            }
             return Lookup::Found(found);
         }
-        match self.cluster.and_then(&kind) {
+        let result = match self.cluster.and_then(&kind) {
             None => Lookup::Unknown,
             Some(objects) => find(objects).map_or(Lookup::Missing, Lookup::Found),
+        };
+        // An object found only for existence cannot be changed by a later one; nor can
+        // "unknown" be, when the rule would say nothing of it found either.
+        if read || matches!(result, Lookup::Missing) {
+            self.note(ReadNotes::MISSED);
         }
+        result
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Lookup<&'a Service> {
-        self.lookup(|i| i.services.as_deref(), |s| s.get(namespace, name))
+        self.lookup(|i| i.services.as_deref(), |s| s.get(namespace, name), true)
     }
 
     pub fn storage_class(&self, name: &str) -> Lookup<&'a StorageClass> {
-        self.lookup(|i| i.storage_classes.as_deref(), |s| s.get(name))
+        self.lookup(|i| i.storage_classes.as_deref(), |s| s.get(name), false)
     }
 
     pub fn priority_class(&self, name: &str) -> Lookup<()> {
-        self.lookup(|i| i.priority_classes.as_deref(), |s| s.contains(name))
+        self.lookup(
+            |i| i.priority_classes.as_deref(),
+            |s| s.contains(name),
+            false,
+        )
     }
 
     pub fn runtime_class(&self, name: &str) -> Lookup<()> {
-        self.lookup(|i| i.runtime_classes.as_deref(), |s| s.contains(name))
+        self.lookup(
+            |i| i.runtime_classes.as_deref(),
+            |s| s.contains(name),
+            false,
+        )
     }
 
     pub fn service_account(&self, namespace: &str, name: &str) -> Lookup<()> {
         self.lookup(
             |i| i.service_accounts.as_deref(),
             |s| s.contains(namespace, name),
+            false,
         )
     }
 
@@ -263,11 +359,16 @@ impl<'a> Known<'a> {
         self.lookup(
             |i| i.config_maps.as_deref(),
             |s| s.contains(namespace, name),
+            false,
         )
     }
 
     pub fn secret(&self, namespace: &str, name: &str) -> Lookup<()> {
-        self.lookup(|i| i.secrets.as_deref(), |s| s.contains(namespace, name))
+        self.lookup(
+            |i| i.secrets.as_deref(),
+            |s| s.contains(namespace, name),
+            false,
+        )
     }
 
     /// The cluster's Nodes, when known.
@@ -280,12 +381,15 @@ impl<'a> Known<'a> {
     pub fn has_default_storage_class(&self) -> Option<bool> {
         let cluster = self.cluster?.storage_classes.as_deref()?;
         let input = self.input.and_then(|i| i.storage_classes.as_deref());
-        Some(
-            [Some(cluster), input]
-                .into_iter()
-                .flatten()
-                .any(|classes| classes.iter().any(|(_, class)| class.is_default)),
-        )
+        let found = [Some(cluster), input]
+            .into_iter()
+            .flatten()
+            .any(|classes| classes.iter().any(|(_, class)| class.is_default));
+        if !found {
+            // A default class later in the input would answer otherwise.
+            self.note(ReadNotes::MISSED);
+        }
+        Some(found)
     }
 
     /// Every StorageClass of the input and the cluster (names sorted, each once), when the
@@ -598,10 +702,7 @@ mod tests {
     #[test]
     fn input_objects_without_a_namespace_match_every_namespace() {
         let input = input();
-        let known = Known {
-            input: Some(&input),
-            cluster: None,
-        };
+        let known = Known::new(Some(&input), None);
         assert!(matches!(known.service("anywhere", "nginx"), Lookup::Found(s) if s.is_headless()));
         assert_eq!(known.config_map("team-a", "settings"), Lookup::Found(()));
         assert_eq!(known.config_map("team-b", "settings"), Lookup::Unknown);
@@ -610,10 +711,7 @@ mod tests {
     #[test]
     fn only_a_known_cluster_kind_says_missing() {
         let (input, cluster) = (input(), cluster());
-        let known = Known {
-            input: Some(&input),
-            cluster: Some(&cluster),
-        };
+        let known = Known::new(Some(&input), Some(&cluster));
         assert_eq!(
             known.config_map("team-a", "cluster-settings"),
             Lookup::Found(())
@@ -632,19 +730,13 @@ mod tests {
     #[test]
     fn input_storage_classes_join_the_cluster_ones() {
         let (input, cluster) = (input(), cluster());
-        let known = Known {
-            input: Some(&input),
-            cluster: Some(&cluster),
-        };
+        let known = Known::new(Some(&input), Some(&cluster));
         assert_eq!(
             known.storage_classes(),
             Some(vec![("fast", &StorageClass { is_default: true })])
         );
         assert_eq!(known.storage_class("slow"), Lookup::Missing);
-        let offline = Known {
-            input: Some(&input),
-            cluster: None,
-        };
+        let offline = Known::new(Some(&input), None);
         assert_eq!(offline.storage_classes(), None);
     }
 

@@ -829,10 +829,7 @@ mod tests {
     }
 
     fn run_in(object: &Value, cluster: &Inventory, policy: Value) -> Vec<Finding> {
-        let known = Known {
-            input: None,
-            cluster: Some(cluster),
-        };
+        let known = Known::new(None, Some(cluster));
         testing::run_known(check, object, &testing::policy(policy), known)
     }
 

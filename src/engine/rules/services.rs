@@ -118,10 +118,7 @@ mod tests {
 
     /// With `input` from the same files and, when given, the cluster's Services.
     fn run_in(object: &Value, input: &Inventory, cluster: Option<&Inventory>) -> Vec<Finding> {
-        let known = Known {
-            input: Some(input),
-            cluster,
-        };
+        let known = Known::new(Some(input), cluster);
         testing::run_known(check, object, &testing::policy(json!({})), known)
     }
 

@@ -128,10 +128,7 @@ fn validate(
     let context = Context {
         checks: true,
         defaults: false,
-        known: Known {
-            input: None,
-            cluster,
-        },
+        known: Known::new(None, cluster),
         ..context
     };
     let mut response = AdmissionResponse::allow(&request.uid);
