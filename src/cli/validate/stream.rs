@@ -477,16 +477,13 @@ impl<'a, 'e> Run<'a, 'e> {
         let changes = &self.changes;
         let namespaces = &self.namespaces;
         let reader = self.again_reader();
-        // The held ones the index changed for since they were judged, judged again.
-        let again_held: Vec<Option<Judged>> = held
+        // The held ones the index changed for since they were judged, judged again (by
+        // index in `held`; only those: most held ones usually did not change).
+        let again_held: Vec<(usize, Judged)> = held
             .par_iter()
-            .map(|held| {
-                let place = &held.place;
-                changes
-                    .since(&namespaces[place.namespace], place.batch)
-                    .then(|| reader.review_again(&place.reread, &context))
-                    .transpose()
-            })
+            .enumerate()
+            .filter(|(_, held)| changes.since(&namespaces[held.place.namespace], held.place.batch))
+            .map(|(i, held)| Ok((i, reader.review_again(&held.place.reread, &context)?)))
             .collect::<Result<_, ValidateError>>()?;
         let redefinitions = &self.redefinitions;
         let again: Vec<(usize, Tally, Judged)> = self
@@ -507,9 +504,10 @@ impl<'a, 'e> Run<'a, 'e> {
             })
             .filter_map(Result::transpose)
             .collect::<Result<_, ValidateError>>()?;
-        for (held, judged) in held.into_iter().zip(again_held) {
-            match judged {
-                Some(judged) => self.give(held.place.seq, judged),
+        let mut again_held = again_held.into_iter().peekable();
+        for (i, held) in held.into_iter().enumerate() {
+            match again_held.next_if(|(j, _)| *j == i) {
+                Some((_, judged)) => self.give(held.place.seq, judged),
                 None => {
                     let file = self.file_name(held.place.reread.source);
                     let object = held.object.map(|object| *object);
