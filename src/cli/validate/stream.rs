@@ -472,53 +472,58 @@ impl<'a, 'e> Run<'a, 'e> {
     /// whole run, and the first error writing the output.
     pub fn finish(mut self) -> Result<(Tally, Option<io::Error>), ValidateError> {
         self.progress.finish();
+        // In chunks, each given out before the next is judged: a late Service can make every
+        // held StatefulSet's findings change, and they are not all kept at once.
         let held = std::mem::take(&mut self.held);
-        let context = self.context();
-        let changes = &self.changes;
-        let namespaces = &self.namespaces;
-        let reader = self.again_reader();
-        // The held ones the index changed for since they were judged, judged again (by
-        // index in `held`; only those: most held ones usually did not change).
-        let again_held: Vec<(usize, Judged)> = held
-            .par_iter()
-            .enumerate()
-            .filter(|(_, held)| changes.since(&namespaces[held.place.namespace], held.place.batch))
-            .map(|(i, held)| Ok((i, reader.review_again(&held.place.reread, &context)?)))
-            .collect::<Result<_, ValidateError>>()?;
-        let redefinitions = &self.redefinitions;
-        let again: Vec<(usize, Tally, Judged)> = self
-            .given
-            .par_iter()
-            .filter(|given| {
-                redefinitions.since(&namespaces[given.place.namespace], given.place.batch)
-            })
-            .map(|given| {
-                let judged = reader.review_again(&given.place.reread, &context)?;
-                Ok(
-                    (fingerprint(&judged.findings) != given.fingerprint).then_some((
-                        given.place.seq,
-                        given.tally,
-                        judged,
-                    )),
-                )
-            })
-            .filter_map(Result::transpose)
-            .collect::<Result<_, ValidateError>>()?;
-        let mut again_held = again_held.into_iter().peekable();
-        for (i, held) in held.into_iter().enumerate() {
-            match again_held.next_if(|(j, _)| *j == i) {
-                Some((_, judged)) => self.give(held.place.seq, judged),
-                None => {
-                    let file = self.file_name(held.place.reread.source);
-                    let object = held.object.map(|object| *object);
-                    self.give_parts(held.place.seq, &file, object, held.findings);
+        for chunk in chunks(held) {
+            let judged: Vec<Option<Judged>> = {
+                let (context, reader) = (self.context(), self.again_reader());
+                chunk
+                    .par_iter()
+                    .map(|held| {
+                        let place = &held.place;
+                        self.changes
+                            .since(&self.namespaces[place.namespace], place.batch)
+                            .then(|| reader.review_again(&place.reread, &context))
+                            .transpose()
+                    })
+                    .collect::<Result<_, ValidateError>>()?
+            };
+            for (held, judged) in chunk.into_iter().zip(judged) {
+                match judged {
+                    Some(judged) => self.give(held.place.seq, judged),
+                    None => {
+                        let file = self.file_name(held.place.reread.source);
+                        let object = held.object.map(|object| *object);
+                        self.give_parts(held.place.seq, &file, object, held.findings);
+                    }
                 }
             }
         }
-        for (seq, before, judged) in again {
-            self.tally.remove(before);
-            self.tally.add(&judged.findings);
-            self.emit(|emit| emit.again(seq, judged.object, before, judged.findings));
+        let given = std::mem::take(&mut self.given);
+        for chunk in chunks(given) {
+            let again: Vec<(usize, Tally, Judged)> = {
+                let (context, reader) = (self.context(), self.again_reader());
+                chunk
+                    .par_iter()
+                    .filter(|given| {
+                        let place = &given.place;
+                        self.redefinitions
+                            .since(&self.namespaces[place.namespace], place.batch)
+                    })
+                    .map(|given| {
+                        let judged = reader.review_again(&given.place.reread, &context)?;
+                        let changed = fingerprint(&judged.findings) != given.fingerprint;
+                        Ok(changed.then_some((given.place.seq, given.tally, judged)))
+                    })
+                    .filter_map(Result::transpose)
+                    .collect::<Result<_, ValidateError>>()?
+            };
+            for (seq, before, judged) in again {
+                self.tally.remove(before);
+                self.tally.add(&judged.findings);
+                self.emit(|emit| emit.again(seq, judged.object, before, judged.findings));
+            }
         }
         let files = self.files.len();
         self.emit(|emit| emit.finish(files));
@@ -611,6 +616,18 @@ impl AgainReader<'_> {
         };
         Ok(review_one(&item, self.old_objects, self.options, context))
     }
+}
+
+/// StatefulSets settled at the end of the input at a time.
+const SETTLE_CHUNK: usize = 1024;
+
+/// `items` in chunks of [`SETTLE_CHUNK`], each its own vector (given out, then dropped).
+fn chunks<T>(items: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let mut items = items.into_iter();
+    std::iter::from_fn(move || {
+        let chunk: Vec<T> = items.by_ref().take(SETTLE_CHUNK).collect();
+        (!chunk.is_empty()).then_some(chunk)
+    })
 }
 
 /// A digest of a StatefulSet's findings, to tell whether a second review changed them.
