@@ -740,6 +740,106 @@ mod tests {
         assert_eq!(offline.storage_classes(), None);
     }
 
+    /// What one lookup notes, on a fresh [`ReadNotes`].
+    fn reads_of(known: Known<'_>, lookup: impl Fn(&Known<'_>)) -> InputReads {
+        let notes = ReadNotes::default();
+        lookup(&Known {
+            reads: Some(&notes),
+            ..known
+        });
+        notes.get()
+    }
+
+    #[test]
+    fn lookups_note_what_a_later_input_object_could_change() {
+        let (input, cluster) = (input(), cluster());
+        let offline = Known::new(Some(&input), None);
+        let found = InputReads {
+            found: true,
+            missed: false,
+        };
+        let missed = InputReads {
+            found: false,
+            missed: true,
+        };
+        // A Service is read: found in the input, a later one may replace it; not there, a
+        // later one would be read.
+        assert_eq!(
+            reads_of(offline, |k| {
+                let _ = k.service("a", "nginx");
+            }),
+            found
+        );
+        assert_eq!(
+            reads_of(offline, |k| {
+                let _ = k.service("a", "db");
+            }),
+            missed
+        );
+        // Existence only: found stays found, and unknown says nothing either way.
+        assert_eq!(
+            reads_of(offline, |k| {
+                let _ = k.config_map("team-a", "settings");
+            }),
+            InputReads::default()
+        );
+        assert_eq!(
+            reads_of(offline, |k| {
+                let _ = k.config_map("team-a", "other");
+            }),
+            InputReads::default()
+        );
+        // What the cluster says is missing, a later input object would silence.
+        let both = Known::new(Some(&input), Some(&cluster));
+        assert_eq!(
+            reads_of(both, |k| {
+                let _ = k.config_map("team-a", "other");
+            }),
+            missed
+        );
+        assert_eq!(
+            reads_of(both, |k| {
+                let _ = k.config_map("team-a", "cluster-settings");
+            }),
+            InputReads::default()
+        );
+        // The webhook has no input: nothing is noted.
+        let webhook = Known::new(None, Some(&cluster));
+        assert_eq!(
+            reads_of(webhook, |k| {
+                let _ = k.config_map("team-a", "other");
+            }),
+            InputReads::default()
+        );
+    }
+
+    #[test]
+    fn a_service_of_a_name_kept_already_redefines_it() {
+        let service = |namespace: Option<&str>| {
+            let mut metadata = json!({"name": "db"});
+            if let Some(namespace) = namespace {
+                metadata["namespace"] = json!(namespace);
+            }
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata})
+        };
+        let mut index = Inventory::empty_input();
+        let (anywhere, team) = (service(None), service(Some("team")));
+        let redefines =
+            |index: &mut Inventory, object| index.add_input(object).map(|a| a.redefines);
+        assert_eq!(redefines(&mut index, &team), Some(false));
+        assert_eq!(redefines(&mut index, &team), Some(true));
+        // One without a namespace is found only where no namespaced one is: nothing read
+        // changes.
+        let other = service(Some("other"));
+        assert_eq!(redefines(&mut index, &anywhere), Some(false));
+        // A namespaced one hides the one without, which lookups in its namespace found.
+        assert_eq!(redefines(&mut index, &other), Some(true));
+        let config_map =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "db"}});
+        assert_eq!(redefines(&mut index, &config_map), Some(false));
+        assert_eq!(redefines(&mut index, &config_map), Some(false));
+    }
+
     #[test]
     fn removes_what_it_inserted() {
         let mut services = Services::default();
