@@ -3,9 +3,10 @@
 //! to be UTF-8 and parsed in parallel a batch at a time. A caller handles a batch and drops
 //! it before asking for the next, so what it holds is one batch, whatever the input's size.
 //!
-//! What a batch gives is what [`input::parse_source`] gives for the whole input at once: the
-//! same documents with the same positions and spans, and an input that is not UTF-8 is one
-//! error located at its first bad byte (see [`Batch::NotUtf8`]).
+//! What a batch gives is what [`yaml::parse_stream`] gives for the whole input at once: the
+//! same documents with the same positions and spans. A piece that is not UTF-8 is one error
+//! located at its first bad byte ([`ParsedPiece::not_utf8`]), and reading goes on: whether
+//! that error stands for the piece or for the whole input is the caller's rule.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -33,24 +34,26 @@ pub struct ParsedPiece {
     pub first_line: usize,
     /// Its first byte in the input (a leading byte order mark counted).
     pub offset: usize,
-    /// Its documents, as [`yaml::parse_stream`] gives them for the whole input.
+    /// Its documents, as [`yaml::parse_stream`] gives them for the whole input; for a piece
+    /// that is not UTF-8, its one error.
     pub documents: Vec<Result<Document, YamlError>>,
+    /// The piece is not UTF-8: `text` is empty, `documents` the error at its first bad byte.
+    pub not_utf8: bool,
 }
 
-/// What the reader hands out.
-#[derive(Debug)]
-pub enum Batch {
-    /// The next pieces, in input order (pieces of nothing but white space left out, as
-    /// [`yaml::parse_stream`] leaves them out).
-    Pieces(Vec<ParsedPiece>),
-    /// The input is not UTF-8: the error at its first bad byte, as [`input::parse_source`]
-    /// makes it. The input is that error and nothing else: the caller drops what it kept
-    /// of the batches before, and the reader hands out nothing more.
-    NotUtf8(YamlError),
+impl ParsedPiece {
+    /// The error of a piece that is not UTF-8.
+    pub fn utf8_error(&self) -> Option<&YamlError> {
+        match self.documents.first() {
+            Some(Err(error)) if self.not_utf8 => Some(error),
+            _ => None,
+        }
+    }
 }
 
-/// Reads one input as [`Batch`]es: an iterator that ends after the last batch, after
-/// [`Batch::NotUtf8`] and after a read error.
+/// Reads one input as batches of [`ParsedPiece`]s, in input order (pieces of nothing but
+/// white space left out, as [`yaml::parse_stream`] leaves them out): an iterator that ends
+/// after the last batch and after a read error.
 pub struct BatchReader {
     /// As given on the command line (`-` for stdin), for read errors.
     path: PathBuf,
@@ -110,7 +113,6 @@ impl BatchReader {
         while let Some(pieces) = self.next_pieces()? {
             for piece in pieces {
                 if let Err(error) = std::str::from_utf8(&piece.bytes) {
-                    self.done = true;
                     return Ok(Some(not_utf8(&piece, error)));
                 }
             }
@@ -161,7 +163,7 @@ impl BatchReader {
 }
 
 impl Iterator for BatchReader {
-    type Item = Result<Batch, InputError>;
+    type Item = Result<Vec<ParsedPiece>, InputError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let pieces = match self.next_pieces() {
@@ -169,45 +171,52 @@ impl Iterator for BatchReader {
             Ok(None) => return None,
             Err(error) => return Some(Err(error)),
         };
-        let mut texts = Vec::with_capacity(pieces.len());
-        for piece in pieces {
-            // The check comes before the blank test: a bad byte among white space still
-            // makes the input not UTF-8.
-            match String::from_utf8(piece.bytes) {
-                Ok(text) if Piece::is_blank(&text) => {}
-                Ok(text) => texts.push((text, piece.first_line, piece.offset)),
-                Err(e) => {
-                    self.done = true;
-                    let piece = Piece {
-                        bytes: e.into_bytes(),
-                        first_line: piece.first_line,
-                        offset: piece.offset,
-                    };
-                    let error = match std::str::from_utf8(&piece.bytes) {
-                        Err(error) => not_utf8(&piece, error),
-                        // Not reached: the same bytes failed the same check above.
-                        Ok(_) => input::not_utf8("", piece.first_line),
-                    };
-                    return Some(Ok(Batch::NotUtf8(error)));
-                }
-            }
-        }
+        // Checked before the blank test: a bad byte among white space is still one.
+        let pieces: Vec<Piece> = pieces
+            .into_iter()
+            .filter(|piece| {
+                std::str::from_utf8(&piece.bytes).map_or(true, |text| !Piece::is_blank(text))
+            })
+            .collect();
         // One piece (the common file) is not worth a hand-off to the thread pool.
-        let parse = |(text, first_line, offset): (String, usize, usize)| {
-            let documents = yaml::parse_piece_text(&text, first_line, offset);
-            ParsedPiece {
-                text,
+        Some(Ok(if pieces.len() < 2 {
+            pieces.into_iter().map(parse).collect()
+        } else {
+            pieces.into_par_iter().map(parse).collect()
+        }))
+    }
+}
+
+/// Checks and parses one piece.
+fn parse(piece: Piece) -> ParsedPiece {
+    let (first_line, offset) = (piece.first_line, piece.offset);
+    match String::from_utf8(piece.bytes) {
+        Ok(text) => ParsedPiece {
+            documents: yaml::parse_piece_text(&text, first_line, offset),
+            text,
+            first_line,
+            offset,
+            not_utf8: false,
+        },
+        Err(e) => {
+            let piece = Piece {
+                bytes: e.into_bytes(),
                 first_line,
                 offset,
-                documents,
+            };
+            let error = match std::str::from_utf8(&piece.bytes) {
+                Err(error) => not_utf8(&piece, error),
+                // Not reached: the same bytes failed the same check above.
+                Ok(_) => input::not_utf8("", first_line),
+            };
+            ParsedPiece {
+                text: String::new(),
+                first_line,
+                offset,
+                documents: vec![Err(error)],
+                not_utf8: true,
             }
-        };
-        let parsed = if texts.len() < 2 {
-            texts.into_iter().map(parse).collect()
-        } else {
-            texts.into_par_iter().map(parse).collect()
-        };
-        Some(Ok(Batch::Pieces(parsed)))
+        }
     }
 }
 
@@ -255,15 +264,11 @@ mod tests {
     fn documents(reader: BatchReader) -> Vec<(Document, String)> {
         let mut all = Vec::new();
         for batch in reader {
-            match batch.unwrap() {
-                Batch::Pieces(pieces) => {
-                    for piece in pieces {
-                        for document in piece.documents {
-                            all.push((document.unwrap(), piece.text.clone()));
-                        }
-                    }
+            for piece in batch.unwrap() {
+                assert!(!piece.not_utf8);
+                for document in piece.documents {
+                    all.push((document.unwrap(), piece.text.clone()));
                 }
-                Batch::NotUtf8(error) => panic!("not UTF-8: {error}"),
             }
         }
         all
@@ -311,7 +316,7 @@ mod tests {
     fn a_bad_byte_in_a_later_batch_is_located_as_in_the_whole_input() {
         let mut bytes = stream(BATCH_DOCUMENTS * 2).into_bytes();
         // In a document of the second batch, after accented text on its line.
-        let at = bytes.len() - 40;
+        let at = bytes.len() * 3 / 4;
         let line_start = bytes[..at]
             .iter()
             .rposition(|&b| b == b'\n')
@@ -319,25 +324,33 @@ mod tests {
         bytes.splice(line_start..line_start, "  é: ".bytes());
         bytes.insert(line_start + 6, 0xff);
         let whole = input::parse_source("x".into(), &bytes);
-        let Some(Err(expected)) = whole.documents.first() else {
-            panic!("the whole input is UTF-8");
-        };
+        let expected = whole
+            .documents
+            .iter()
+            .find_map(|d| d.as_ref().err())
+            .expect("an error for the bad byte");
+        // After `  é: `: characters, not bytes, are counted.
+        assert_eq!(expected.column, 6);
         for step in [3, 1_000] {
-            let mut seen = 0;
-            let mut error = None;
+            let mut before = 0;
+            let mut errors = Vec::new();
+            let mut after = 0;
             for batch in reader(&bytes, step) {
-                match batch.unwrap() {
-                    Batch::Pieces(pieces) => seen += pieces.len(),
-                    Batch::NotUtf8(e) => error = Some(e),
+                for piece in batch.unwrap() {
+                    match piece.utf8_error() {
+                        Some(error) => errors.push(error.clone()),
+                        None if errors.is_empty() => before += 1,
+                        None => after += 1,
+                    }
                 }
             }
             assert!(
-                seen >= BATCH_DOCUMENTS,
+                before >= BATCH_DOCUMENTS,
                 "the bad byte came in the first batch"
             );
-            assert_eq!(error.as_ref(), Some(expected), "step {step}");
-            // After `  é: `: characters, not bytes, are counted.
-            assert_eq!(expected.column, 6);
+            assert_eq!(errors, std::slice::from_ref(expected), "step {step}");
+            // Reading went on past it.
+            assert!(after > 0, "step {step}");
             let mut rest = reader(&bytes, step);
             assert_eq!(rest.rest_not_utf8().unwrap().as_ref(), Some(expected));
         }
@@ -347,7 +360,7 @@ mod tests {
     fn a_utf8_input_has_no_error_in_its_rest() {
         let text = stream(10);
         let mut read = reader(text.as_bytes(), 5);
-        assert!(matches!(read.next(), Some(Ok(Batch::Pieces(_)))));
+        assert!(matches!(read.next(), Some(Ok(pieces)) if !pieces.is_empty()));
         assert_eq!(read.rest_not_utf8().unwrap(), None);
         assert!(read.next().is_none());
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use rayon::prelude::*;
 
-use super::batches::{Batch, BatchReader, ParsedPiece};
+use super::batches::{BatchReader, ParsedPiece};
 use super::input::{self, InputError, SourceFile};
 use super::report::ObjectRef;
 use super::{LoadPolicyError, PolicyArgs, print};
@@ -220,13 +220,13 @@ fn execute(args: &MutateArgs) -> Result<print::Spool, MutateError> {
         documents: 0,
         records: 0,
     };
-    while let Some(batch) = next {
-        let pieces = match batch {
-            Batch::Pieces(pieces) => pieces,
-            Batch::NotUtf8(error) => return Err(syntax(&file, error)),
-        };
+    while let Some(pieces) = next {
+        // An input that is not UTF-8 is that error and nothing else (`input::parse_source`),
+        // wherever its bad byte is: here, or after a broken document (below).
+        if let Some(error) = pieces.iter().find_map(ParsedPiece::utf8_error) {
+            return Err(syntax(&file, error.clone()));
+        }
         if let Err(error) = writer.write_batch(spool.out(), &pieces, &with) {
-            // An input that is not UTF-8 is that error, wherever its bad byte is.
             return Err(match reader.rest_not_utf8()? {
                 Some(not_utf8) => syntax(&file, not_utf8),
                 None => error,

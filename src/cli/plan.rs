@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use rayon::prelude::*;
 
-use super::batches::{Batch, BatchReader, ParsedPiece};
+use super::batches::{BatchReader, ParsedPiece};
 use super::input::{self, InputError};
 use super::print;
 use crate::engine::view::{StatefulSet, at, get, int_of, str_of};
@@ -207,11 +207,12 @@ pub fn execute(args: &PlanArgs) -> Result<print::Spool, PlanError> {
             .map_err(print::WriteError::from)?;
     }
     let mut plans = 0;
-    while let Some(batch) = reader.next().transpose()? {
-        let pieces = match batch {
-            Batch::Pieces(pieces) => pieces,
-            Batch::NotUtf8(error) => return Err(syntax(error).into()),
-        };
+    while let Some(pieces) = reader.next().transpose()? {
+        // An input that is not UTF-8 is that error and nothing else (`input::parse_source`),
+        // wherever its bad byte is: here, or after a broken document (below).
+        if let Some(error) = pieces.iter().find_map(ParsedPiece::utf8_error) {
+            return Err(syntax(error.clone()).into());
+        }
         let rendered: Vec<Result<Vec<Vec<u8>>, PlanError>> = pieces
             .par_iter()
             .map(|piece| render(args, &file, piece))
