@@ -341,6 +341,137 @@ fn mutate_with_old_applies_update_semantics() {
     assert_eq!(String::from_utf8(legacy.stdout).unwrap().trim(), "[]");
 }
 
+/// Documents in the streams below: several batches of the reader (256 documents) and several
+/// of its reads (256 KiB) on stdin.
+const STREAM_DOCUMENTS: usize = 1_200;
+
+fn ok_stdout(output: &std::process::Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// `mutate` reads its input a batch at a time: on stdin as from a file, the output is what
+/// each document gives on its own, in order, as if the input were read whole.
+#[test]
+fn mutate_streams_stdin_as_the_file_and_as_each_document_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = write_full_policy(&dir);
+    let templates = stream_templates();
+    let text = many_documents(&templates, STREAM_DOCUMENTS);
+    assert!(
+        text.len() > 256 * 1024,
+        "more than one read: {} bytes",
+        text.len()
+    );
+    let path = dir.path().join("many.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let path = path.to_str().unwrap();
+    let one = dir.path().join("one.yaml");
+    let one = one.to_str().unwrap();
+    for format in ["yaml", "json-patch", "diff"] {
+        let args = ["mutate", "--policy", &policy, "--output", format];
+        let from_file = ok_stdout(&stsguard(&[&args[..], &[path]].concat()));
+        let from_stdin = ok_stdout(&stsguard_stdin(
+            &[&args[..], &["-"]].concat(),
+            text.as_bytes(),
+        ));
+        assert_eq!(
+            from_stdin.replace("<stdin>", path),
+            from_file,
+            "-o {format}: stdin and the file differ"
+        );
+        if format == "diff" {
+            // Numbered by document: compared with the file above only.
+            // Two header lines per changed document: the StatefulSets and the Lists, half.
+            assert_eq!(from_file.matches("(document ").count(), STREAM_DOCUMENTS);
+            continue;
+        }
+        let per_template: Vec<String> = templates
+            .iter()
+            .map(|template| {
+                std::fs::write(one, format!("---\n{template}")).unwrap();
+                ok_stdout(&stsguard(&[&args[..], &[one]].concat())).replace(one, path)
+            })
+            .collect();
+        if format == "yaml" {
+            let expected: Vec<String> = (0..STREAM_DOCUMENTS)
+                .map(|i| renamed(&per_template, i))
+                .collect();
+            assert!(
+                from_file == expected.join("---\n"),
+                "-o yaml is not the documents' own output"
+            );
+        } else {
+            let records: Vec<Value> = serde_json::from_str(&from_file).unwrap();
+            let expected: Vec<Value> = (0..STREAM_DOCUMENTS)
+                .flat_map(|i| {
+                    serde_json::from_str::<Vec<Value>>(&renamed(&per_template, i)).unwrap()
+                })
+                .collect();
+            assert_eq!(records.len(), STREAM_DOCUMENTS / 2);
+            assert!(
+                records == expected,
+                "-o json-patch is not the documents' own records"
+            );
+            // And printed as one array: what serde_json prints for it.
+            let pretty = serde_json::to_string_pretty(&records).unwrap() + "\n";
+            assert!(from_file == pretty, "-o json-patch is not one pretty array");
+        }
+    }
+}
+
+/// A broken document late in a long input: nothing is printed, even though the documents
+/// before it were handled long before it was read (a `mutate - | kubectl apply -f -` must
+/// not apply half an input).
+#[test]
+fn mutate_prints_nothing_when_a_late_document_is_broken() {
+    let templates = stream_templates();
+    let mut documents: Vec<String> = many_documents(&templates, STREAM_DOCUMENTS)
+        .split_inclusive("---\n")
+        .map(str::to_string)
+        .collect();
+    // `split_inclusive` ends each piece with the next `---`: document i is in piece i + 1.
+    let broken = STREAM_DOCUMENTS - 100;
+    documents[broken + 1] = "kind: ConfigMap\nmetadata: {name: [broken\n---\n".to_string();
+    let text: String = documents.concat();
+    let line = line_of_document(&text, broken);
+    for format in ["yaml", "json-patch", "diff"] {
+        let output = stsguard_stdin(&["mutate", "--output", format, "-"], text.as_bytes());
+        let stderr = assert_failed_silently(&output);
+        let at: usize = stderr
+            .strip_prefix("stsguard: <stdin>:")
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{stderr}"));
+        // The unclosed sequence is found where the next document starts, at the latest.
+        assert!(
+            (line..=line + 3).contains(&at),
+            "line {at}, the document starts at {line}: {stderr}"
+        );
+        assert!(stderr.contains("not valid YAML"), "{stderr}");
+    }
+    // A bad byte late in the input: the same, nothing printed; the error names its document.
+    let mut bytes = many_documents(&templates, STREAM_DOCUMENTS).into_bytes();
+    let last_line = bytes[..bytes.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    bytes.insert(last_line, 0xff);
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+    let output = stsguard_stdin(&["mutate", "-"], &bytes);
+    let stderr = assert_failed_silently(&output);
+    assert_eq!(
+        stderr,
+        format!("stsguard: <stdin>:{lines}:1: not valid YAML: the document is not UTF-8 text\n")
+    );
+}
+
 #[test]
 fn pod_management_policy_is_never_touched() {
     for policy in ["Parallel", "OrderedReady"] {

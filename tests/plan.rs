@@ -101,3 +101,93 @@ fn invalid_yaml_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("middle-document.yaml:16:"));
 }
+
+/// Documents in the streams below: several batches of the reader (256 documents).
+const STREAM_DOCUMENTS: usize = 1_200;
+
+fn ok_stdout(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// `plan` reads its input a batch at a time: on stdin as from a file, the plans are those
+/// of each document on its own, in order.
+#[test]
+fn plans_a_long_stdin_as_the_file_and_as_each_document_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = common::stream_templates();
+    let text = common::many_documents(&templates, STREAM_DOCUMENTS);
+    let path = dir.path().join("many.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let path = path.to_str().unwrap();
+    let one = dir.path().join("one.yaml");
+    let one = one.to_str().unwrap();
+    for format in ["text", "json"] {
+        let from_file = ok_stdout(&plan(&["--output", format, path], None));
+        let from_stdin = ok_stdout(&plan(&["--output", format, "-"], Some(&text)));
+        assert!(
+            from_stdin == from_file,
+            "-o {format}: stdin and the file differ"
+        );
+        let per_template: Vec<String> = templates
+            .iter()
+            .map(|template| {
+                std::fs::write(one, format!("---\n{template}")).unwrap();
+                ok_stdout(&plan(&["--output", format, one], None))
+            })
+            .collect();
+        if format == "text" {
+            let expected: String = (0..STREAM_DOCUMENTS)
+                .map(|i| common::renamed(&per_template, i))
+                .collect();
+            assert!(
+                from_file == expected,
+                "-o text is not the documents' own plans"
+            );
+        } else {
+            let plans: Value = serde_json::from_str(&from_file).unwrap();
+            let expected: Vec<Value> = (0..STREAM_DOCUMENTS)
+                .flat_map(|i| {
+                    let plans: Value =
+                        serde_json::from_str(&common::renamed(&per_template, i)).unwrap();
+                    plans["statefulsets"].as_array().unwrap().clone()
+                })
+                .collect();
+            assert_eq!(expected.len(), STREAM_DOCUMENTS / 2);
+            assert!(
+                plans["statefulsets"] == Value::from(expected),
+                "-o json is not the documents' own plans"
+            );
+            let pretty = serde_json::to_string_pretty(&plans).unwrap() + "\n";
+            assert!(from_file == pretty, "-o json is not one pretty object");
+        }
+    }
+    // Nothing to plan: an empty list, as before.
+    let empty = ok_stdout(&plan(&["--output", "json", "-"], Some("")));
+    assert_eq!(empty, "{\n  \"statefulsets\": []\n}\n");
+}
+
+/// A broken document late in a long input: no plan is printed, not even those of the
+/// documents before it.
+#[test]
+fn a_late_broken_document_prints_no_plan() {
+    let templates = common::stream_templates();
+    let text = common::many_documents(&templates, STREAM_DOCUMENTS);
+    let broken = STREAM_DOCUMENTS - 3;
+    let line = common::line_of_document(&text, broken);
+    // The document's first line after its `---`, made an unclosed flow sequence.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[line] = "bad: [unclosed";
+    let text = lines.join("\n") + "\n";
+    for format in ["text", "json"] {
+        let output = plan(&["--output", format, "-"], Some(&text));
+        let stderr = common::assert_failed_silently(&output);
+        assert!(stderr.starts_with("stsguard: <stdin>:"), "{stderr}");
+        assert!(stderr.contains("not valid YAML"), "{stderr}");
+    }
+}

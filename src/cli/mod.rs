@@ -1,6 +1,7 @@
 //! The offline CLI: argument parsing and dispatch. Each command is a thin adapter that reads
 //! input, calls the engine and prints what it said.
 
+pub mod batches;
 pub mod certs;
 pub mod explain;
 pub mod input;

@@ -9,6 +9,9 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use serde_json::Value;
 
+use rayon::prelude::*;
+
+use super::batches::{BatchReader, ParsedPiece};
 use super::input::{self, InputError};
 use super::print;
 use crate::engine::view::{StatefulSet, at, get, int_of, str_of};
@@ -169,38 +172,103 @@ pub fn plan(object: &Value, default_namespace: &str, cluster_domain: &str) -> Pl
 
 /// Runs `stsguard plan`.
 pub fn run(args: &PlanArgs) -> u8 {
-    print::result(execute(args), |out, plans| {
-        write_plans(out, args.output, plans)
-    })
+    print::spooled(execute(args))
 }
 
-/// The plans of every StatefulSet of the input, in input order. A document that is not
-/// valid YAML fails the run.
-pub fn execute(args: &PlanArgs) -> Result<Vec<Plan>, InputError> {
-    let source = input::read_source(&args.path)?;
-    let mut plans = Vec::new();
-    for document in source.documents_or_error() {
-        let Some(value) = &document?.value else {
-            continue;
-        };
-        for found in input::objects_of(value) {
-            if input::is_statefulset(found.value) {
-                plans.push(plan(found.value, &args.namespace, &args.cluster_domain));
+/// Why `plan` printed nothing (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Unreadable, or a document that is not valid YAML: a plan that left a StatefulSet out
+    /// would mislead.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The output could not be rendered or held back.
+    #[error(transparent)]
+    Output(#[from] print::WriteError),
+}
+
+/// Writes the plans of every StatefulSet of the input, in input order, to a
+/// [`print::Spool`], reading the input a batch at a time. A document that is not valid YAML
+/// fails the run, and nothing is printed.
+pub fn execute(args: &PlanArgs) -> Result<print::Spool, PlanError> {
+    let mut reader = BatchReader::open(&args.path)?;
+    let file = reader.name().to_string();
+    let mut spool = print::Spool::new()?;
+    if args.output == PlanFormat::Json {
+        // `{"statefulsets": [plans…]}` printed pretty, a plan at a time: `render` indents
+        // each plan as an item of the array.
+        spool
+            .out()
+            .write_all(b"{\n  \"statefulsets\": [")
+            .map_err(print::WriteError::from)?;
+    }
+    let mut plans = 0;
+    while let Some(pieces) = reader.next().transpose()? {
+        let rendered: Vec<Result<Vec<Vec<u8>>, PlanError>> = pieces
+            .par_iter()
+            .map(|piece| render(args, &file, piece))
+            .collect();
+        for items in rendered {
+            // The first document that is not valid YAML (or not UTF-8) ends the run.
+            let items = items?;
+            for item in items {
+                let out = spool.out();
+                if args.output == PlanFormat::Json {
+                    out.write_all(if plans == 0 { b"\n" } else { b",\n" })
+                        .map_err(print::WriteError::from)?;
+                }
+                plans += 1;
+                out.write_all(&item).map_err(print::WriteError::from)?;
             }
         }
     }
-    Ok(plans)
-}
-
-fn write_plans(out: &mut dyn Write, format: PlanFormat, plans: &[Plan]) -> std::io::Result<()> {
-    match format {
-        PlanFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &serde_json::json!({"statefulsets": plans}))
-                .map_err(std::io::Error::from)
-                .and_then(|()| writeln!(out))
-        }
-        PlanFormat::Text => plans.iter().try_for_each(|p| write_text(out, p)),
+    if args.output == PlanFormat::Json {
+        let close: &[u8] = if plans == 0 { b"]\n}\n" } else { b"\n  ]\n}\n" };
+        spool
+            .out()
+            .write_all(close)
+            .map_err(print::WriteError::from)?;
     }
+    Ok(spool)
+}
+/// The plans of one piece's StatefulSets, rendered: one item per StatefulSet. A document
+/// that is not valid YAML is the error.
+fn render(args: &PlanArgs, file: &str, piece: &ParsedPiece) -> Result<Vec<Vec<u8>>, PlanError> {
+    let mut items = Vec::new();
+    for document in &piece.documents {
+        let document = document.as_ref().map_err(|error| InputError::Syntax {
+            file: file.to_string(),
+            source: error.clone(),
+        })?;
+        let Some(value) = &document.value else {
+            continue;
+        };
+        for found in input::objects_of(value) {
+            if !input::is_statefulset(found.value) {
+                continue;
+            }
+            let plan = plan(found.value, &args.namespace, &args.cluster_domain);
+            let mut item = Vec::new();
+            match args.output {
+                PlanFormat::Text => {
+                    write_text(&mut item, &plan).map_err(print::WriteError::from)?
+                }
+                PlanFormat::Json => {
+                    let json = serde_json::to_string_pretty(&plan)
+                        .map_err(|error| print::WriteError::from(std::io::Error::from(error)))?;
+                    for (n, line) in json.lines().enumerate() {
+                        if n > 0 {
+                            item.push(b'\n');
+                        }
+                        item.extend_from_slice(b"    ");
+                        item.extend_from_slice(line.as_bytes());
+                    }
+                }
+            }
+            items.push(item);
+        }
+    }
+    Ok(items)
 }
 
 /// The plan as text.

@@ -1,7 +1,7 @@
 //! How a command ends: its result on stdout, or on stderr why there is none (exit 2).
 
 use std::fmt::Display;
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 
 use super::{EXIT_OK, EXIT_USAGE};
 
@@ -10,6 +10,43 @@ use super::{EXIT_OK, EXIT_USAGE};
 #[error("cannot write output: {source}")]
 pub struct WriteError {
     source: io::Error,
+}
+
+impl From<io::Error> for WriteError {
+    fn from(source: io::Error) -> WriteError {
+        WriteError { source }
+    }
+}
+
+/// Output held back until the command has read all of its input, in an anonymous temporary
+/// file (memory stays flat however large the output): a command that reads its input as it
+/// goes and finds it broken halfway prints nothing, so that `stsguard mutate - | kubectl
+/// apply -f -` never applies half an input.
+pub struct Spool {
+    file: io::BufWriter<std::fs::File>,
+}
+
+impl Spool {
+    pub fn new() -> Result<Spool, WriteError> {
+        Ok(Spool {
+            file: io::BufWriter::new(tempfile::tempfile()?),
+        })
+    }
+
+    /// Where the output goes meanwhile.
+    pub fn out(&mut self) -> &mut impl Write {
+        &mut self.file
+    }
+
+    /// Copies the output to stdout (see [`stdout`]).
+    pub fn to_stdout(self) -> Result<(), WriteError> {
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(io::SeekFrom::Start(0))?;
+        stdout(|out| {
+            io::copy(&mut file, out)?;
+            out.flush()
+        })
+    }
 }
 
 /// Writes a command's result to stdout. A closed pipe (`| head`) is not a failure: the reader
@@ -41,6 +78,16 @@ pub fn result<T, E: Display>(
     };
     match written {
         Ok(()) => EXIT_OK,
+        Err(error) => failure(&error),
+    }
+}
+
+/// Prints the output a command held back ([`Spool`]), or why it has none; returns the exit
+/// code.
+pub fn spooled<E: Display>(result: Result<Spool, E>) -> u8 {
+    match result.map(Spool::to_stdout) {
+        Ok(Ok(())) => EXIT_OK,
+        Ok(Err(error)) => failure(&error),
         Err(error) => failure(&error),
     }
 }

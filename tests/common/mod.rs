@@ -215,3 +215,87 @@ pub fn stsguard_stdin(args: &[&str], input: &[u8]) -> Output {
     drop(stdin);
     child.wait_with_output().unwrap()
 }
+
+/// The name [`many_documents`] replaces in its templates, one per document.
+pub const NAME_PLACEHOLDER: &str = "sts-xxxx";
+
+/// The documents of a long stream, for the commands that read their input a batch at a
+/// time: a StatefulSet, a ConfigMap with comments (passed through as written), a `kind:
+/// List` of one StatefulSet, and a document of nothing but a comment. Each is named
+/// [`NAME_PLACEHOLDER`].
+pub fn stream_templates() -> Vec<String> {
+    let web = std::fs::read_to_string(data("examples/web.yaml")).unwrap();
+    let sts = web
+        .split("---\n")
+        .find(|d| d.contains("kind: StatefulSet"))
+        .unwrap()
+        .replace(
+            "name: web\nspec:",
+            &format!("name: {NAME_PLACEHOLDER}\nspec:"),
+        );
+    assert!(sts.contains(NAME_PLACEHOLDER));
+    let item: String = sts
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                format!("- {line}\n")
+            } else {
+                format!("  {line}\n")
+            }
+        })
+        .collect();
+    vec![
+        sts,
+        format!(
+            "# kept as written\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {NAME_PLACEHOLDER}   # odd spacing\ndata: {{a: \"1\"}}\n"
+        ),
+        format!("apiVersion: v1\nkind: List\nitems:\n{item}"),
+        "# only a comment\n".to_string(),
+    ]
+}
+
+/// `n` documents, each `---` and the template `i % templates.len()` named `sts-<i>`.
+pub fn many_documents(templates: &[String], n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let template = &templates[i % templates.len()];
+            format!(
+                "---\n{}",
+                template.replace(NAME_PLACEHOLDER, &format!("sts-{i}"))
+            )
+        })
+        .collect()
+}
+
+/// What a command printed for one document of [`many_documents`] (`per_template[t]`, run
+/// on `---` and template `t` named [`NAME_PLACEHOLDER`]) renamed as document `i`.
+pub fn renamed(per_template: &[String], i: usize) -> String {
+    per_template[i % per_template.len()].replace(NAME_PLACEHOLDER, &format!("sts-{i}"))
+}
+
+/// Asserts that a command failed (exit 2) and printed nothing; returns its stderr.
+pub fn assert_failed_silently(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "printed {} bytes before failing: {stderr}",
+        output.stdout.len()
+    );
+    stderr
+}
+
+/// The line of the first `---` of document `index` (from 0) of a stream of `---` documents.
+pub fn line_of_document(text: &str, index: usize) -> usize {
+    let mut seen = 0;
+    for (n, line) in text.lines().enumerate() {
+        if line == "---" {
+            if seen == index {
+                return n + 1;
+            }
+            seen += 1;
+        }
+    }
+    panic!("no document {index}");
+}
