@@ -346,3 +346,27 @@ fn junit_is_the_report_of_the_whole_input() {
         whole_input(OutputFormat::Junit, &paths, None)
     );
 }
+
+#[test]
+fn a_list_on_stdin_waits_for_a_later_service_item_by_item() {
+    let item = |name: &str| {
+        statefulset(name)
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect::<String>()
+            .replacen("  apiVersion", "- apiVersion", 1)
+    };
+    let list = format!(
+        "apiVersion: v1\nkind: List\nitems:\n{}{}",
+        item("one"),
+        item("two")
+    );
+    let text = format!("{list}{}---\n{BAD_SERVICE}", filler());
+    let output = stsguard_stdin(&["validate", "--output", "json", "-"], text.as_bytes());
+    let json = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        json,
+        whole_input_json(&[PathBuf::from("-")], Some(text.as_bytes()))
+    );
+    assert_eq!(json.matches("\"rule\": \"service-headless\"").count(), 2);
+}

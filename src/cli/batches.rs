@@ -185,34 +185,18 @@ fn parse(piece: Piece) -> ParsedPiece {
             offset,
             not_utf8: false,
         },
-        Err(e) => {
-            let piece = Piece {
+        Err(e) => ParsedPiece {
+            documents: input::parse_piece(Piece {
                 bytes: e.into_bytes(),
                 first_line,
                 offset,
-            };
-            let error = match std::str::from_utf8(&piece.bytes) {
-                Err(error) => not_utf8(&piece, error),
-                // Not reached: the same bytes failed the same check above.
-                Ok(_) => input::not_utf8("", first_line),
-            };
-            ParsedPiece {
-                text: String::new(),
-                first_line,
-                offset,
-                documents: vec![Err(error)],
-                not_utf8: true,
-            }
-        }
+            }),
+            text: String::new(),
+            first_line,
+            offset,
+            not_utf8: true,
+        },
     }
-}
-
-/// The error of a piece that is not UTF-8, located at its first bad byte. A piece starts at
-/// the start of a line (after a leading byte order mark), so counting from its first line
-/// gives the position in the whole input.
-fn not_utf8(piece: &Piece, error: std::str::Utf8Error) -> YamlError {
-    let before = std::str::from_utf8(&piece.bytes[..error.valid_up_to()]).unwrap_or_default();
-    input::not_utf8(before, piece.first_line)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! `validate` over inputs of any size, in flat memory: the files (and stdin) are read piece by
-//! piece, cut into documents ([`DocumentSplitter`]), parsed and reviewed in parallel batches,
+//! `validate` over inputs of any size, in flat memory: the files (and stdin) are read a batch
+//! of documents at a time ([`BatchReader`], parsed in parallel), reviewed in parallel,
 //! handed to the output format ([`Emit`]) and dropped. What stays is a small index of the
 //! objects the rules look up (Services, StorageClasses, ConfigMaps…: [`Inventory`]) and a few
 //! numbers per StatefulSet whose verdict a later object could still change.
@@ -31,19 +31,12 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::{Judged, ReviewOptions, ValidateError, Work, old_objects, review_one, syntax_finding};
+use crate::cli::batches::{BatchReader, ParsedPiece};
 use crate::cli::input::{self, InputError, STDIN_NAME, SourceFile};
 use crate::cli::report::{Emit, LocatedFinding, ObjectRef, ReviewedObject, Tally};
 use crate::engine::cluster::{Inventory, Known};
 use crate::engine::{Context, Source};
-use crate::yaml::{self, Document, DocumentSplitter, Piece, YamlError};
-
-/// Bytes read at a time.
-const READ_SIZE: usize = 256 * 1024;
-/// Documents parsed and reviewed together. A parsed document weighs ~20 times its text, so a
-/// batch is kept small: a few hundred documents keep both cores busy and memory flat.
-const BATCH_DOCUMENTS: usize = 256;
-/// A batch ends sooner when its documents are large.
-const BATCH_BYTES: usize = 2 * 1024 * 1024;
+use crate::yaml;
 
 /// Where a StatefulSet's document can be read again.
 struct Reread {
@@ -110,9 +103,6 @@ impl Changes {
         self.everywhere > batch || self.namespaced.get(namespace).is_some_and(|&b| b > batch)
     }
 }
-
-/// A piece's documents and, for stdin, its bytes (which cannot be read again).
-type ParsedPiece = (Vec<Result<Document, YamlError>>, Option<Vec<u8>>);
 
 /// What a batch holds, in input order: `yaml-syntax` findings and StatefulSets (an index in
 /// the batch's work).
@@ -209,91 +199,36 @@ impl<'a, 'e> Run<'a, 'e> {
     }
 
     fn read_file(&mut self, file: usize) -> Result<(), ValidateError> {
-        let path = self.files[file].clone();
+        let path = &self.files[file];
         let stdin = path.as_os_str() == "-";
-        let name = if stdin {
-            STDIN_NAME.to_string()
-        } else {
-            path.display().to_string()
-        };
-        let read_error = |source| InputError::Read {
-            path: path.clone(),
-            source,
-        };
-        let mut reader: Box<dyn Read> = if stdin {
-            Box::new(io::stdin().lock())
-        } else {
-            Box::new(std::fs::File::open(&path).map_err(read_error)?)
-        };
-        let mut splitter = DocumentSplitter::new();
-        let mut pieces = Vec::new();
-        let mut pending_bytes = 0;
-        let mut buf = vec![0; READ_SIZE];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) if stdin => return Err(InputError::Stdin { source }.into()),
-                Err(source) => return Err(read_error(source).into()),
-            };
-            self.progress.read(n);
-            let before = pieces.len();
-            if n == 0 {
-                splitter.finish(&mut pieces);
-            } else {
-                splitter.push(&buf[..n], &mut pieces);
-            }
-            pending_bytes += pieces[before..]
-                .iter()
-                .map(|p| p.bytes.len())
-                .sum::<usize>();
-            if n == 0 || pieces.len() >= BATCH_DOCUMENTS || pending_bytes >= BATCH_BYTES {
-                pending_bytes = 0;
-                let batch = std::mem::take(&mut pieces);
-                self.review_pieces(file, &name, stdin, batch)?;
-            }
-            if n == 0 {
-                return Ok(());
-            }
+        let mut reader = BatchReader::open(path)?;
+        let name = reader.name().to_string();
+        let mut read = 0;
+        while let Some(pieces) = reader.next() {
+            let pieces = pieces?;
+            self.progress.read(reader.bytes_read() - read);
+            read = reader.bytes_read();
+            self.review_pieces(file, &name, stdin, pieces)?;
         }
+        Ok(())
     }
 
-    /// Parses and reviews one batch of pieces of `name`, and hands out what is final.
+    /// Reviews one batch of pieces of `name`, and hands out what is final. `spooled`: the
+    /// input is stdin, which cannot be read again.
     fn review_pieces(
         &mut self,
         file: usize,
         name: &str,
         spooled: bool,
-        pieces: Vec<Piece>,
+        pieces: Vec<ParsedPiece>,
     ) -> Result<(), ValidateError> {
         self.batch += 1;
         let batch = self.batch;
-        // Where each piece can be read again, before its bytes become documents.
-        let places: Vec<(usize, u64, usize, usize)> = pieces
-            .iter()
-            .map(|piece| {
-                (
-                    file,
-                    piece.offset as u64,
-                    piece.bytes.len(),
-                    piece.first_line,
-                )
-            })
-            .collect();
-        let parsed: Vec<ParsedPiece> = pieces
-            .into_par_iter()
-            .map(|piece| {
-                // stdin cannot be read again: keep the bytes of a piece until it is known
-                // whether a StatefulSet in it waits.
-                let bytes = spooled.then(|| piece.bytes.clone());
-                (input::parse_piece(piece), bytes)
-            })
-            .collect();
         let cluster = self.options.cluster.is_some();
         let mut slots = Vec::new();
         let mut work = Vec::new();
-        for (piece, (documents, _)) in parsed.iter().enumerate() {
-            for (index, document) in documents.iter().enumerate() {
+        for (piece, parsed) in pieces.iter().enumerate() {
+            for (index, document) in parsed.documents.iter().enumerate() {
                 let document = match document {
                     Err(error) => {
                         slots.extend(syntax_finding(name, error, self.options).map(Slot::Syntax));
@@ -334,6 +269,7 @@ impl<'a, 'e> Run<'a, 'e> {
             .map(|(_, _, item)| Some(review_one(item, &self.old_objects, self.options, &context)))
             .collect();
         self.progress.reviewed(work.len());
+        let mut spooled_at: Option<(usize, u64)> = None;
         for slot in slots {
             let i = match slot {
                 Slot::Syntax(finding) => {
@@ -347,14 +283,21 @@ impl<'a, 'e> Run<'a, 'e> {
                 continue;
             };
             let (piece, document, item) = &work[i];
+            let parsed = &pieces[*piece];
             let seq = self.seq;
             self.seq += 1;
             let reads = judged.reads;
             let place = if reads.missed || reads.found {
-                let (source, offset, len, first_line) = places[*piece];
-                let (source, offset) = match &parsed[*piece].1 {
-                    Some(bytes) => (SPOOL, self.spool(bytes)?),
-                    None => (source, offset),
+                let (source, offset) = if spooled {
+                    // Once per piece, however many StatefulSets it holds (a List).
+                    let offset = match spooled_at {
+                        Some((at, offset)) if at == *piece => offset,
+                        _ => self.spool(parsed.text.as_bytes())?,
+                    };
+                    spooled_at = Some((*piece, offset));
+                    (SPOOL, offset)
+                } else {
+                    (file, parsed.offset as u64)
                 };
                 Some(Place {
                     seq,
@@ -363,8 +306,8 @@ impl<'a, 'e> Run<'a, 'e> {
                     reread: Reread {
                         source,
                         offset,
-                        len,
-                        first_line,
+                        len: parsed.text.len(),
+                        first_line: parsed.first_line,
                         document: *document,
                         prefix: item.found.prefix.as_str().into(),
                     },
@@ -682,9 +625,9 @@ impl Progress {
         }
     }
 
-    fn read(&mut self, bytes: usize) {
+    fn read(&mut self, bytes: u64) {
         if let Some(bar) = &self.bar {
-            bar.inc(bytes as u64);
+            bar.inc(bytes);
         }
     }
 
