@@ -1,21 +1,13 @@
 //! The JSON format: one document, the stable shape of SPEC §5 (see the README), with the
 //! StatefulSets that were not judged.
 
-use std::io::{self, Write};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
-use crate::cli::report::{LocatedFinding, ObjectRef, Report};
-use crate::engine::Severity;
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonReport<'a> {
-    findings: &'a [LocatedFinding],
-    /// Always present (empty when every StatefulSet was judged): a stable shape.
-    not_judged: Vec<JsonNotJudged<'a>>,
-    summary: Summary,
-}
+use crate::cli::report::{Emit, LocatedFinding, ObjectRef, Report, ReviewedObject, Tally};
 
 /// A StatefulSet the engine did not judge.
 #[derive(Serialize)]
@@ -44,6 +36,35 @@ struct Summary {
 
 /// The stable JSON shape (SPEC §5), with the StatefulSets that were not judged.
 pub fn write_json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    write_head(out)?;
+    for (i, located) in report.findings.iter().enumerate() {
+        out.write_all(&finding_item(located, i == 0)?)?;
+    }
+    write_tail(out, report, report.findings.len(), report.tally())
+}
+
+/// `{ "findings": [` as the pretty printer writes it.
+fn write_head(out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(b"{\n  \"findings\": [")
+}
+
+/// One finding as an item of the `findings` array, pretty printed at its depth, with the
+/// separator before it.
+fn finding_item(located: &LocatedFinding, first: bool) -> io::Result<Vec<u8>> {
+    let mut item = Vec::from(if first { &b"\n"[..] } else { &b",\n"[..] });
+    indent(&mut item, &serde_json::to_vec_pretty(located)?, 4);
+    Ok(item)
+}
+
+/// The end of the `findings` array (`findings` items were written), the StatefulSets not
+/// judged and the summary.
+fn write_tail(
+    out: &mut dyn Write,
+    report: &Report,
+    findings: usize,
+    tally: Tally,
+) -> io::Result<()> {
+    out.write_all(if findings == 0 { b"]" } else { b"\n  ]" })?;
     let not_judged: Vec<JsonNotJudged<'_>> = report
         .not_judged()
         .map(|(object, note)| JsonNotJudged {
@@ -56,17 +77,176 @@ pub fn write_json(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             hint: note.hint(),
         })
         .collect();
-    let json = JsonReport {
-        findings: &report.findings,
-        summary: Summary {
-            files: report.files,
-            objects: report.object_count(),
-            errors: report.count(Severity::Error),
-            warnings: report.count(Severity::Warning),
-            not_judged: not_judged.len(),
-        },
-        not_judged,
+    let summary = Summary {
+        files: report.files,
+        objects: report.object_count(),
+        errors: tally.errors,
+        warnings: tally.warnings,
+        not_judged: not_judged.len(),
     };
-    serde_json::to_writer_pretty(&mut *out, &json)?;
-    writeln!(out)
+    let mut rest = Vec::new();
+    rest.extend_from_slice(b",\n  \"notJudged\": ");
+    indent_after_first(&mut rest, &serde_json::to_vec_pretty(&not_judged)?, 2);
+    rest.extend_from_slice(b",\n  \"summary\": ");
+    indent_after_first(&mut rest, &serde_json::to_vec_pretty(&summary)?, 2);
+    rest.extend_from_slice(b"\n}\n");
+    out.write_all(&rest)
+}
+
+/// `json` (pretty, at depth 0) with every line moved `by` spaces right. Strings in JSON hold
+/// no raw line break, so lines are the printer's.
+fn indent(out: &mut Vec<u8>, json: &[u8], by: usize) {
+    for (i, line) in json.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.extend(std::iter::repeat_n(b' ', by));
+        out.extend_from_slice(line);
+    }
+}
+
+/// As [`indent`], but the first line stays where it is (it follows a key).
+fn indent_after_first(out: &mut Vec<u8>, json: &[u8], by: usize) {
+    for (i, line) in json.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+            out.extend(std::iter::repeat_n(b' ', by));
+        }
+        out.extend_from_slice(line);
+    }
+}
+
+/// JSON as `validate` reads its input: each StatefulSet's findings are printed into a
+/// temporary file as it is judged, and the document is put together at the end, in input
+/// order (the `yaml-syntax` findings first, then each StatefulSet's). Memory holds where each
+/// StatefulSet's findings are in that file, not the findings: the document is the one
+/// [`write_json`] writes for the same report.
+pub struct JsonEmit<'w> {
+    out: &'w mut dyn Write,
+    spool: Option<BufWriter<File>>,
+    spool_len: u64,
+    syntax: Vec<LocatedFinding>,
+    /// Where each StatefulSet's findings are in the spool (items with their separator
+    /// written as for a later item), by place in the input.
+    objects: BTreeMap<usize, (u64, usize)>,
+    /// The StatefulSets listed (those not judged), by place in the input.
+    listed: BTreeMap<usize, ReviewedObject>,
+    unlisted: usize,
+    tally: Tally,
+}
+
+impl<'w> JsonEmit<'w> {
+    pub fn new(out: &'w mut dyn Write) -> Self {
+        JsonEmit {
+            out,
+            spool: None,
+            spool_len: 0,
+            syntax: Vec::new(),
+            objects: BTreeMap::new(),
+            listed: BTreeMap::new(),
+            unlisted: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    fn spool_findings(&mut self, seq: usize, findings: &[LocatedFinding]) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        for located in findings {
+            bytes.extend_from_slice(&finding_item(located, false)?);
+        }
+        if bytes.is_empty() {
+            self.objects.remove(&seq);
+            return Ok(());
+        }
+        if self.spool.is_none() {
+            self.spool = Some(BufWriter::new(tempfile::tempfile()?));
+        }
+        if let Some(spool) = &mut self.spool {
+            spool.write_all(&bytes)?;
+        }
+        self.objects.insert(seq, (self.spool_len, bytes.len()));
+        self.spool_len += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+impl Emit for JsonEmit<'_> {
+    fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()> {
+        self.tally.add(std::slice::from_ref(&finding));
+        self.syntax.push(finding);
+        Ok(())
+    }
+
+    fn object(
+        &mut self,
+        seq: usize,
+        _file: &str,
+        object: Option<ReviewedObject>,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        self.tally.add(&findings);
+        match object {
+            Some(object) => {
+                self.listed.insert(seq, object);
+            }
+            None => self.unlisted += 1,
+        }
+        self.spool_findings(seq, &findings)
+    }
+
+    fn again(
+        &mut self,
+        seq: usize,
+        _object: ReviewedObject,
+        before: Tally,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        self.tally.remove(before);
+        self.tally.add(&findings);
+        self.spool_findings(seq, &findings)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, files: usize) -> io::Result<()> {
+        let listed = Report {
+            files,
+            objects: std::mem::take(&mut self.listed).into_values().collect(),
+            unlisted: self.unlisted,
+            ..Report::default()
+        };
+        write_head(self.out)?;
+        let mut written = 0;
+        for located in &self.syntax {
+            self.out.write_all(&finding_item(located, written == 0)?)?;
+            written += 1;
+        }
+        let mut spool = match self.spool.take() {
+            Some(spool) => {
+                let mut file = spool.into_inner().map_err(|e| e.into_error())?;
+                file.seek(SeekFrom::Start(0))?;
+                Some(BufReader::new(file))
+            }
+            None => None,
+        };
+        let mut position = 0u64;
+        let mut buf = Vec::new();
+        for &(offset, len) in self.objects.values() {
+            let Some(spool) = &mut spool else { break };
+            if offset != position {
+                spool.seek(SeekFrom::Start(offset))?;
+            }
+            buf.resize(len, 0);
+            spool.read_exact(&mut buf)?;
+            position = offset + len as u64;
+            // Spooled as later items (`,\n` first): the very first item has no comma.
+            let item = if written == 0 { &buf[1..] } else { &buf[..] };
+            self.out.write_all(item)?;
+            written += 1;
+        }
+        write_tail(self.out, &listed, written, self.tally)?;
+        self.out.flush()
+    }
 }

@@ -48,15 +48,16 @@ pub fn write(out: &mut dyn Write, format: OutputFormat, report: &Report) -> io::
     }
 }
 
-/// The chosen format as an [`Emit`]: text and GitHub print each finding as it comes; JSON and
-/// SARIF gather the findings (not the documents) and print one document at the end; JUnit
-/// keeps each StatefulSet's test case in a temporary file and prints the report, whose root
-/// counts every case, at the end.
+/// The chosen format as an [`Emit`]: text and GitHub print each finding as it comes; JSON
+/// writes each StatefulSet's findings to a temporary file and JUnit each test case, and both
+/// print their document (whose summary or root counts everything) at the end; SARIF gathers
+/// the findings (not the documents) and prints its document at the end.
 pub fn emitter<'w>(format: OutputFormat, out: &'w mut dyn Write) -> Box<dyn Emit + 'w> {
     match format {
         OutputFormat::Text => Box::new(Printer::new(out, Lines::Text(Colors::detect()))),
         OutputFormat::Github => Box::new(Printer::new(out, Lines::Github)),
-        OutputFormat::Json | OutputFormat::Sarif => Box::new(Gather::new(out, format)),
+        OutputFormat::Json => Box::new(json::JsonEmit::new(out)),
+        OutputFormat::Sarif => Box::new(Gather::new(out, format)),
         OutputFormat::Junit => Box::new(junit::JunitEmit::new(out)),
     }
 }
@@ -150,7 +151,7 @@ impl Emit for Printer<'_> {
     }
 }
 
-/// JSON and SARIF: one document at the end, findings in input order (the `yaml-syntax` ones
+/// SARIF: one document at the end, findings in input order (the `yaml-syntax` ones
 /// first, then each StatefulSet's), whatever order they were settled in.
 struct Gather<'w> {
     out: &'w mut dyn Write,
