@@ -345,16 +345,6 @@ fn mutate_with_old_applies_update_semantics() {
 /// of its reads (256 KiB) on stdin.
 const STREAM_DOCUMENTS: usize = 1_200;
 
-fn ok_stdout(output: &std::process::Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
 /// `mutate` reads its input a batch at a time: on stdin as from a file, the output is what
 /// each document gives on its own, in order, as if the input were read whole.
 #[test]
@@ -375,8 +365,8 @@ fn mutate_streams_stdin_as_the_file_and_as_each_document_alone() {
     let one = one.to_str().unwrap();
     for format in ["yaml", "json-patch", "diff"] {
         let args = ["mutate", "--policy", &policy, "--output", format];
-        let from_file = ok_stdout(&stsguard(&[&args[..], &[path]].concat()));
-        let from_stdin = ok_stdout(&stsguard_stdin(
+        let from_file = common::ok_stdout(&stsguard(&[&args[..], &[path]].concat()));
+        let from_stdin = common::ok_stdout(&stsguard_stdin(
             &[&args[..], &["-"]].concat(),
             text.as_bytes(),
         ));
@@ -395,7 +385,7 @@ fn mutate_streams_stdin_as_the_file_and_as_each_document_alone() {
             .iter()
             .map(|template| {
                 std::fs::write(one, format!("---\n{template}")).unwrap();
-                ok_stdout(&stsguard(&[&args[..], &[one]].concat())).replace(one, path)
+                common::ok_stdout(&stsguard(&[&args[..], &[one]].concat())).replace(one, path)
             })
             .collect();
         if format == "yaml" {

@@ -105,16 +105,6 @@ fn invalid_yaml_is_a_usage_error() {
 /// Documents in the streams below: several batches of the reader (256 documents).
 const STREAM_DOCUMENTS: usize = 1_200;
 
-fn ok_stdout(output: &Output) -> String {
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
 /// `plan` reads its input a batch at a time: on stdin as from a file, the plans are those
 /// of each document on its own, in order.
 #[test]
@@ -128,8 +118,8 @@ fn plans_a_long_stdin_as_the_file_and_as_each_document_alone() {
     let one = dir.path().join("one.yaml");
     let one = one.to_str().unwrap();
     for format in ["text", "json"] {
-        let from_file = ok_stdout(&plan(&["--output", format, path], None));
-        let from_stdin = ok_stdout(&plan(&["--output", format, "-"], Some(&text)));
+        let from_file = common::ok_stdout(&plan(&["--output", format, path], None));
+        let from_stdin = common::ok_stdout(&plan(&["--output", format, "-"], Some(&text)));
         assert!(
             from_stdin == from_file,
             "-o {format}: stdin and the file differ"
@@ -138,7 +128,7 @@ fn plans_a_long_stdin_as_the_file_and_as_each_document_alone() {
             .iter()
             .map(|template| {
                 std::fs::write(one, format!("---\n{template}")).unwrap();
-                ok_stdout(&plan(&["--output", format, one], None))
+                common::ok_stdout(&plan(&["--output", format, one], None))
             })
             .collect();
         if format == "text" {
@@ -168,7 +158,7 @@ fn plans_a_long_stdin_as_the_file_and_as_each_document_alone() {
         }
     }
     // Nothing to plan: an empty list, as before.
-    let empty = ok_stdout(&plan(&["--output", "json", "-"], Some("")));
+    let empty = common::ok_stdout(&plan(&["--output", "json", "-"], Some("")));
     assert_eq!(empty, "{\n  \"statefulsets\": []\n}\n");
 }
 

@@ -299,3 +299,14 @@ pub fn line_of_document(text: &str, index: usize) -> usize {
     }
     panic!("no document {index}");
 }
+
+/// The stdout of a run that must succeed (exit 0; its stderr shown if not).
+pub fn ok_stdout(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}

@@ -2,11 +2,11 @@
 //! StatefulSets that were not judged.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::{Spool, Spooled};
 use crate::cli::report::{Emit, LocatedFinding, ObjectRef, Report, ReviewedObject, Tally};
 
 /// A StatefulSet the engine did not judge.
@@ -123,12 +123,11 @@ fn indent_after_first(out: &mut Vec<u8>, json: &[u8], by: usize) {
 /// [`write_json`] writes for the same report.
 pub struct JsonEmit<'w> {
     out: &'w mut dyn Write,
-    spool: Option<BufWriter<File>>,
-    spool_len: u64,
+    spool: Spool,
     syntax: Vec<LocatedFinding>,
     /// Where each StatefulSet's findings are in the spool (items with their separator
     /// written as for a later item), by place in the input.
-    objects: BTreeMap<usize, (u64, usize)>,
+    objects: BTreeMap<usize, Spooled>,
     /// The StatefulSets listed (those not judged), by place in the input.
     listed: BTreeMap<usize, ReviewedObject>,
     unlisted: usize,
@@ -139,8 +138,7 @@ impl<'w> JsonEmit<'w> {
     pub fn new(out: &'w mut dyn Write) -> Self {
         JsonEmit {
             out,
-            spool: None,
-            spool_len: 0,
+            spool: Spool::default(),
             syntax: Vec::new(),
             objects: BTreeMap::new(),
             listed: BTreeMap::new(),
@@ -158,14 +156,8 @@ impl<'w> JsonEmit<'w> {
             self.objects.remove(&seq);
             return Ok(());
         }
-        if self.spool.is_none() {
-            self.spool = Some(BufWriter::new(tempfile::tempfile()?));
-        }
-        if let Some(spool) = &mut self.spool {
-            spool.write_all(&bytes)?;
-        }
-        self.objects.insert(seq, (self.spool_len, bytes.len()));
-        self.spool_len += bytes.len() as u64;
+        let spooled = self.spool.append(&bytes)?;
+        self.objects.insert(seq, spooled);
         Ok(())
     }
 }
@@ -223,26 +215,11 @@ impl Emit for JsonEmit<'_> {
             self.out.write_all(&finding_item(located, written == 0)?)?;
             written += 1;
         }
-        let mut spool = match self.spool.take() {
-            Some(spool) => {
-                let mut file = spool.into_inner().map_err(|e| e.into_error())?;
-                file.seek(SeekFrom::Start(0))?;
-                Some(BufReader::new(file))
-            }
-            None => None,
-        };
-        let mut position = 0u64;
-        let mut buf = Vec::new();
-        for &(offset, len) in self.objects.values() {
-            let Some(spool) = &mut spool else { break };
-            if offset != position {
-                spool.seek(SeekFrom::Start(offset))?;
-            }
-            buf.resize(len, 0);
-            spool.read_exact(&mut buf)?;
-            position = offset + len as u64;
+        let mut spool = std::mem::take(&mut self.spool).into_reader()?;
+        for &piece in self.objects.values() {
+            let bytes = spool.read(piece)?;
             // Spooled as later items (`,\n` first): the very first item has no comma.
-            let item = if written == 0 { &buf[1..] } else { &buf[..] };
+            let item = if written == 0 { &bytes[1..] } else { bytes };
             self.out.write_all(item)?;
             written += 1;
         }

@@ -2,11 +2,11 @@
 //! StatefulSet.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 
 use super::text::{self, Colors};
 use super::wording::plural;
+use super::{Spool, Spooled};
 use crate::cli::report::{Emit, LocatedFinding, ObjectRef, Report, ReviewedObject, Tally};
 use crate::engine::Severity;
 
@@ -198,8 +198,7 @@ fn object_case<'a>(object: &ReviewedObject, findings: Vec<&'a LocatedFinding>) -
 /// [`write_junit`] writes for the same findings.
 pub struct JunitEmit<'w> {
     out: &'w mut dyn Write,
-    spool: Option<BufWriter<File>>,
-    spool_len: u64,
+    spool: Spool,
     /// The suites, in the order their files were first met.
     suites: Vec<SpooledSuite>,
     suite_of_file: HashMap<String, usize>,
@@ -227,8 +226,7 @@ fn syntax_case(suite: &SpooledSuite) -> Option<JunitCase<'_>> {
 #[derive(Clone, Copy)]
 struct SpooledCase {
     seq: usize,
-    offset: u64,
-    len: usize,
+    at: Spooled,
     fails: bool,
     skipped: bool,
 }
@@ -237,8 +235,7 @@ impl<'w> JunitEmit<'w> {
     pub fn new(out: &'w mut dyn Write) -> Self {
         JunitEmit {
             out,
-            spool: None,
-            spool_len: 0,
+            spool: Spool::default(),
             suites: Vec::new(),
             suite_of_file: HashMap::new(),
             case_of_seq: HashMap::new(),
@@ -284,21 +281,12 @@ impl<'w> JunitEmit<'w> {
         };
         let mut xml = String::new();
         write_case(&mut xml, &xml_attribute(file), &case);
-        if self.spool.is_none() {
-            self.spool = Some(BufWriter::new(tempfile::tempfile()?));
-        }
-        if let Some(spool) = &mut self.spool {
-            spool.write_all(xml.as_bytes())?;
-        }
-        let spooled = SpooledCase {
+        Ok(SpooledCase {
             seq,
-            offset: self.spool_len,
-            len: xml.len(),
+            at: self.spool.append(xml.as_bytes())?,
             fails: case.fails(),
             skipped: case.skipped.is_some(),
-        };
-        self.spool_len += xml.len() as u64;
-        Ok(spooled)
+        })
     }
 }
 
@@ -375,19 +363,10 @@ impl Emit for JunitEmit<'_> {
             total = total.sum(counts);
             suite_counts.push(counts);
         }
-        let mut spool = match self.spool.take() {
-            Some(spool) => {
-                let mut file = spool.into_inner().map_err(|e| e.into_error())?;
-                file.seek(SeekFrom::Start(0))?;
-                Some(BufReader::new(file))
-            }
-            None => None,
-        };
-        let mut position = 0u64;
+        let mut spool = std::mem::take(&mut self.spool).into_reader()?;
         let mut xml = String::new();
         write_root_start(&mut xml, total);
         self.out.write_all(xml.as_bytes())?;
-        let mut buf = Vec::new();
         for i in order {
             let suite = &self.suites[i];
             let file = xml_attribute(&suite.file);
@@ -398,14 +377,7 @@ impl Emit for JunitEmit<'_> {
             }
             self.out.write_all(xml.as_bytes())?;
             for case in &suite.cases {
-                let Some(spool) = &mut spool else { break };
-                if case.offset != position {
-                    spool.seek(SeekFrom::Start(case.offset))?;
-                }
-                buf.resize(case.len, 0);
-                spool.read_exact(&mut buf)?;
-                position = case.offset + case.len as u64;
-                self.out.write_all(&buf)?;
+                self.out.write_all(spool.read(case.at)?)?;
             }
             self.out.write_all(b"  </testsuite>\n")?;
         }

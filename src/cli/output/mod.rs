@@ -11,7 +11,8 @@ mod text;
 mod wording;
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use clap::ValueEnum;
 
@@ -230,5 +231,76 @@ impl Emit for Gather<'_> {
         }
         write(self.out, self.format, &report)?;
         self.out.flush()
+    }
+}
+
+/// Pieces of output written to an anonymous temporary file as they come, and read back in
+/// another order at the end (JSON's findings and JUnit's test cases, in input order).
+#[derive(Default)]
+struct Spool {
+    file: Option<BufWriter<File>>,
+    len: u64,
+}
+
+/// Where a piece is in a [`Spool`].
+#[derive(Clone, Copy, Debug)]
+struct Spooled {
+    offset: u64,
+    len: usize,
+}
+
+impl Spool {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<Spooled> {
+        if self.file.is_none() {
+            self.file = Some(BufWriter::new(tempfile::tempfile()?));
+        }
+        if let Some(file) = &mut self.file {
+            file.write_all(bytes)?;
+        }
+        let spooled = Spooled {
+            offset: self.len,
+            len: bytes.len(),
+        };
+        self.len += bytes.len() as u64;
+        Ok(spooled)
+    }
+
+    /// Done writing: a reader of the pieces.
+    fn into_reader(self) -> io::Result<SpoolReader> {
+        let file = match self.file {
+            Some(file) => {
+                let mut file = file.into_inner().map_err(|e| e.into_error())?;
+                file.seek(SeekFrom::Start(0))?;
+                Some(BufReader::new(file))
+            }
+            None => None,
+        };
+        Ok(SpoolReader {
+            file,
+            position: 0,
+            buf: Vec::new(),
+        })
+    }
+}
+
+struct SpoolReader {
+    file: Option<BufReader<File>>,
+    position: u64,
+    buf: Vec<u8>,
+}
+
+impl SpoolReader {
+    /// The bytes of one piece (read in order, they come without a seek).
+    fn read(&mut self, piece: Spooled) -> io::Result<&[u8]> {
+        let Some(file) = &mut self.file else {
+            return Err(io::Error::other("nothing was spooled"));
+        };
+        if piece.offset != self.position {
+            file.seek(SeekFrom::Start(piece.offset))?;
+        }
+        self.buf.resize(piece.len, 0);
+        file.read_exact(&mut self.buf)?;
+        self.position = piece.offset + piece.len as u64;
+        Ok(&self.buf)
     }
 }
