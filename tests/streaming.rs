@@ -370,3 +370,35 @@ fn a_list_on_stdin_waits_for_a_later_service_item_by_item() {
     );
     assert_eq!(json.matches("\"rule\": \"service-headless\"").count(), 2);
 }
+
+/// JSON, SARIF and JUnit put their document together at the end: in input order, numbered
+/// (SARIF's fingerprints) and counted as a review of the whole input at once gives them,
+/// whatever order the verdicts were settled in.
+#[test]
+fn documents_assembled_at_the_end_are_those_of_the_whole_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.yaml");
+    // Two StatefulSets of one name with the same finding (SARIF numbers them 1 and 2): the
+    // first waits for a Service that comes last, the second does not and is given first.
+    let no_service = broken_statefulset("dup").replace("serviceName: cassandra", "serviceName: \"\"");
+    let text = format!(
+        "{}---\n{no_service}---\nkey: [unclosed\n{}---\n{BAD_SERVICE}---\n{}",
+        broken_statefulset("dup"),
+        filler(),
+        statefulset("late")
+    );
+    std::fs::write(&file, &text).unwrap();
+    for format in [OutputFormat::Json, OutputFormat::Sarif, OutputFormat::Junit] {
+        let name = format!("{format:?}").to_lowercase();
+        let output = stsguard(&["validate", "--output", &name, arg(&file)]);
+        assert_eq!(
+            String::from_utf8(output.stdout).unwrap(),
+            whole_input(format, std::slice::from_ref(&file), None),
+            "{name}"
+        );
+    }
+    let sarif = stsguard(&["validate", "--output", "sarif", arg(&file)]).stdout;
+    let sarif = String::from_utf8(sarif).unwrap();
+    assert!(sarif.contains(":1\""), "{sarif}");
+    assert!(sarif.contains(":2\""), "{sarif}");
+}

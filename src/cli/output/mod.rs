@@ -10,7 +10,6 @@ mod sarif;
 mod text;
 mod wording;
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -49,16 +48,16 @@ pub fn write(out: &mut dyn Write, format: OutputFormat, report: &Report) -> io::
     }
 }
 
-/// The chosen format as an [`Emit`]: text and GitHub print each finding as it comes; JSON
-/// writes each StatefulSet's findings to a temporary file and JUnit each test case, and both
-/// print their document (whose summary or root counts everything) at the end; SARIF gathers
-/// the findings (not the documents) and prints its document at the end.
+/// The chosen format as an [`Emit`]: text and GitHub print each finding as it comes; JSON,
+/// SARIF and JUnit write each StatefulSet's part (findings, results, test case) to a
+/// temporary file and print their document at the end, in input order, once what it counts
+/// or numbers is known.
 pub fn emitter<'w>(format: OutputFormat, out: &'w mut dyn Write) -> Box<dyn Emit + 'w> {
     match format {
         OutputFormat::Text => Box::new(Printer::new(out, Lines::Text(Colors::detect()))),
         OutputFormat::Github => Box::new(Printer::new(out, Lines::Github)),
         OutputFormat::Json => Box::new(json::JsonEmit::new(out)),
-        OutputFormat::Sarif => Box::new(Gather::new(out, format)),
+        OutputFormat::Sarif => Box::new(sarif::SarifEmit::new(out)),
         OutputFormat::Junit => Box::new(junit::JunitEmit::new(out)),
     }
 }
@@ -148,88 +147,6 @@ impl Emit for Printer<'_> {
             Lines::Text(colors) => text::write_end(self.out, &self.listed, self.tally, colors)?,
             Lines::Github => github::write_end(self.out, &self.listed, self.tally)?,
         }
-        self.out.flush()
-    }
-}
-
-/// SARIF: one document at the end, findings in input order (the `yaml-syntax` ones
-/// first, then each StatefulSet's), whatever order they were settled in.
-struct Gather<'w> {
-    out: &'w mut dyn Write,
-    format: OutputFormat,
-    syntax: Vec<LocatedFinding>,
-    /// The StatefulSets with something to say (findings, or not judged), by place in the input.
-    objects: BTreeMap<usize, (Option<ReviewedObject>, Vec<LocatedFinding>)>,
-    unlisted: usize,
-}
-
-impl<'w> Gather<'w> {
-    fn new(out: &'w mut dyn Write, format: OutputFormat) -> Self {
-        Gather {
-            out,
-            format,
-            syntax: Vec::new(),
-            objects: BTreeMap::new(),
-            unlisted: 0,
-        }
-    }
-}
-
-impl Emit for Gather<'_> {
-    fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()> {
-        self.syntax.push(finding);
-        Ok(())
-    }
-
-    fn object(
-        &mut self,
-        seq: usize,
-        _file: &str,
-        object: Option<ReviewedObject>,
-        findings: Vec<LocatedFinding>,
-    ) -> io::Result<()> {
-        if object.is_none() {
-            self.unlisted += 1;
-        }
-        if object.is_some() || !findings.is_empty() {
-            self.objects.insert(seq, (object, findings));
-        }
-        Ok(())
-    }
-
-    fn again(
-        &mut self,
-        seq: usize,
-        _object: ReviewedObject,
-        _before: Tally,
-        findings: Vec<LocatedFinding>,
-    ) -> io::Result<()> {
-        match self.objects.get_mut(&seq) {
-            Some((_, kept)) => *kept = findings,
-            None if !findings.is_empty() => {
-                self.objects.insert(seq, (None, findings));
-            }
-            None => {}
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn finish(&mut self, files: usize) -> io::Result<()> {
-        let mut report = Report {
-            files,
-            findings: std::mem::take(&mut self.syntax),
-            unlisted: self.unlisted,
-            ..Report::default()
-        };
-        for (object, findings) in std::mem::take(&mut self.objects).into_values() {
-            report.objects.extend(object);
-            report.findings.extend(findings);
-        }
-        write(self.out, self.format, &report)?;
         self.out.flush()
     }
 }

@@ -2,14 +2,15 @@
 //! `reportingDescriptor`, one result per finding, and the StatefulSets that were not judged
 //! as notifications of the run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
 use serde::Serialize;
 
 use super::wording::{message_with_hint, not_judged_message_with_hint};
+use super::{Spool, Spooled};
 use crate::cli::input::STDIN_NAME;
-use crate::cli::report::{ObjectRef, Report};
+use crate::cli::report::{Emit, LocatedFinding, ObjectRef, Report, ReviewedObject, Tally};
 use crate::engine::NotJudged;
 use crate::engine::rules::catalog::{self, Family};
 
@@ -179,45 +180,19 @@ struct SarifLogicalLocation {
 /// finding. Results carry a partial fingerprint over rule, file, object and JSON Pointer (not
 /// the line), so code scanning keeps tracking an alert when lines above it move.
 pub fn write_sarif(out: &mut dyn Write, report: &Report) -> io::Result<()> {
-    let rules: Vec<SarifRule> = catalog::RULES.iter().map(sarif_rule).collect();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let mut results = Vec::with_capacity(report.findings.len());
+    let mut results = Occurrences::default();
+    let mut items = Vec::new();
     for located in &report.findings {
-        let finding = &located.finding;
-        // `rules` holds every record in catalog order, the order of `RuleId`.
-        let rule_index = finding.rule as usize;
-        let uri = artifact_uri(&located.file);
-        let qualified_name = located.object.as_ref().map(qualified_name);
-        let identity = [
-            finding.rule.id(),
-            uri.as_str(),
-            // Without an object (yaml-syntax) the message is what tells findings apart.
-            qualified_name.as_deref().unwrap_or(&finding.message),
-            finding.path.as_str(),
-        ]
-        .join("\0");
-        let occurrence = seen.entry(identity.clone()).or_insert(0);
-        *occurrence += 1;
-        let fingerprint = format!("{:016x}:{}", fnv1a_64(identity.as_bytes()), occurrence);
-        results.push(SarifResult {
-            rule_id: finding.rule.id(),
-            rule_index,
-            level: finding.severity.as_str(),
-            message: SarifText {
-                text: message_with_hint(located),
-            },
-            locations: [sarif_location(
-                &located.file,
-                located.line,
-                located.column,
-                located.object.as_ref(),
-            )],
-            partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, fingerprint)]),
-            properties: (!finding.path.is_empty()).then(|| SarifResultProperties {
-                path: finding.path.clone(),
-            }),
-        });
+        let (item, identity) = result_item(located)?;
+        let parts = [(identity, item.len())];
+        items.extend_from_slice(&results.fill(&item, &parts, items.is_empty()));
     }
+    write_log(out, report, &items)
+}
+
+/// The log around its results (`items`, the array's items as [`Occurrences::fill`] gives
+/// them): the runs's tool, its notifications on the StatefulSets not judged, and so on.
+fn write_log(out: &mut dyn Write, report: &Report, items: &[u8]) -> io::Result<()> {
     let (notifications, notification_descriptors) = sarif_not_judged(report);
     let log = SarifLog {
         schema: SARIF_SCHEMA,
@@ -228,7 +203,7 @@ pub fn write_sarif(out: &mut dyn Write, report: &Report) -> io::Result<()> {
                     name: "stsguard",
                     version: env!("CARGO_PKG_VERSION"),
                     semantic_version: env!("CARGO_PKG_VERSION"),
-                    rules,
+                    rules: catalog::RULES.iter().map(sarif_rule).collect(),
                     notifications: notification_descriptors,
                 },
             },
@@ -240,12 +215,246 @@ pub fn write_sarif(out: &mut dyn Write, report: &Report) -> io::Result<()> {
                     tool_execution_notifications: notifications,
                 }]
             },
-            results,
+            results: Vec::new(),
             column_kind: "unicodeCodePoints",
         }],
     };
-    serde_json::to_writer_pretty(&mut *out, &log)?;
+    // The log is printed with no result, and the results go where its empty array is: a
+    // key in raw quotes is nowhere else (quotes inside strings are escaped).
+    let log = serde_json::to_vec_pretty(&log)?;
+    const EMPTY: &[u8] = b"\"results\": []";
+    let at = log
+        .windows(EMPTY.len())
+        .position(|window| window == EMPTY)
+        .ok_or_else(|| io::Error::other("the SARIF log has no results array"))?;
+    out.write_all(&log[..at + EMPTY.len() - 1])?;
+    if !items.is_empty() {
+        out.write_all(items)?;
+        out.write_all(b"\n      ")?;
+    }
+    out.write_all(&log[at + EMPTY.len() - 1..])?;
     writeln!(out)
+}
+
+/// What stands for a result's fingerprint until its occurrence is known: the results are
+/// numbered in report order, which for `validate` is known only at the end.
+const FINGERPRINT_PLACEHOLDER: &str = "\u{1}fingerprint\u{1}";
+
+/// One finding as an item of the `results` array (pretty printed at its depth, without
+/// separator), its fingerprint a placeholder; and the hash of what identifies it.
+fn result_item(located: &LocatedFinding) -> io::Result<(Vec<u8>, u64)> {
+    let finding = &located.finding;
+    let uri = artifact_uri(&located.file);
+    let qualified_name = located.object.as_ref().map(qualified_name);
+    let identity = [
+        finding.rule.id(),
+        uri.as_str(),
+        // Without an object (yaml-syntax) the message is what tells findings apart.
+        qualified_name.as_deref().unwrap_or(&finding.message),
+        finding.path.as_str(),
+    ]
+    .join("\0");
+    let result = SarifResult {
+        rule_id: finding.rule.id(),
+        // `rules` holds every record in catalog order, the order of `RuleId`.
+        rule_index: finding.rule as usize,
+        level: finding.severity.as_str(),
+        message: SarifText {
+            text: message_with_hint(located),
+        },
+        locations: [sarif_location(
+            &located.file,
+            located.line,
+            located.column,
+            located.object.as_ref(),
+        )],
+        partial_fingerprints: BTreeMap::from([(
+            FINGERPRINT_KEY,
+            FINGERPRINT_PLACEHOLDER.to_string(),
+        )]),
+        properties: (!finding.path.is_empty()).then(|| SarifResultProperties {
+            path: finding.path.clone(),
+        }),
+    };
+    let mut item = Vec::new();
+    for (i, line) in serde_json::to_vec_pretty(&result)?
+        .split(|&b| b == b'\n')
+        .enumerate()
+    {
+        if i > 0 {
+            item.push(b'\n');
+        }
+        item.extend_from_slice(b"        ");
+        item.extend_from_slice(line);
+    }
+    Ok((item, fnv1a_64(identity.as_bytes())))
+}
+
+/// How many results of each identity were numbered so far: the `n` of a fingerprint
+/// `hash:n`, which tells apart findings that are the same but for their place.
+#[derive(Default)]
+struct Occurrences(HashMap<u64, usize>);
+
+impl Occurrences {
+    /// Results from [`result_item`], concatenated (`parts`: each one's identity and length),
+    /// with their fingerprints filled in, in order, each after its separator (none before the
+    /// first result of the log).
+    fn fill(&mut self, items: &[u8], parts: &[(u64, usize)], first: bool) -> Vec<u8> {
+        let placeholder = [
+            b"\"",
+            FINGERPRINT_KEY.as_bytes(),
+            b"\": ",
+            &serde_json::to_vec(FINGERPRINT_PLACEHOLDER).unwrap_or_default(),
+        ]
+        .concat();
+        let mut out = Vec::with_capacity(items.len() + parts.len() * 24);
+        let mut rest = items;
+        for (i, &(identity, len)) in parts.iter().enumerate() {
+            let (item, after) = rest.split_at(len.min(rest.len()));
+            rest = after;
+            out.extend_from_slice(if first && i == 0 { b"\n" } else { b",\n" });
+            let Some(at) = item
+                .windows(placeholder.len())
+                .position(|window| window == placeholder.as_slice())
+            else {
+                out.extend_from_slice(item);
+                continue;
+            };
+            let occurrence = self.0.entry(identity).or_insert(0);
+            *occurrence += 1;
+            out.extend_from_slice(&item[..at]);
+            out.extend_from_slice(
+                format!("\"{FINGERPRINT_KEY}\": \"{identity:016x}:{occurrence}\"").as_bytes(),
+            );
+            out.extend_from_slice(&item[at + placeholder.len()..]);
+        }
+        out
+    }
+}
+
+/// SARIF as `validate` reads its input: each StatefulSet's results are printed into a
+/// temporary file as it is judged (fingerprints left open), and the log is put together at
+/// the end, in input order (the `yaml-syntax` findings first), when the results can be
+/// numbered and the StatefulSets not judged are known. Memory holds where each StatefulSet's
+/// results are and what identifies them, not the findings: the log is the one
+/// [`write_sarif`] writes for the same report.
+pub struct SarifEmit<'w> {
+    out: &'w mut dyn Write,
+    spool: Spool,
+    syntax: Vec<LocatedFinding>,
+    /// Each StatefulSet's results in the spool, and the identity and length of each, by
+    /// place in the input.
+    objects: BTreeMap<usize, (Spooled, Vec<(u64, usize)>)>,
+    /// The StatefulSets listed (those not judged), by place in the input.
+    listed: BTreeMap<usize, ReviewedObject>,
+    unlisted: usize,
+}
+
+impl<'w> SarifEmit<'w> {
+    pub fn new(out: &'w mut dyn Write) -> Self {
+        SarifEmit {
+            out,
+            spool: Spool::default(),
+            syntax: Vec::new(),
+            objects: BTreeMap::new(),
+            listed: BTreeMap::new(),
+            unlisted: 0,
+        }
+    }
+
+    fn spool_results(&mut self, seq: usize, findings: &[LocatedFinding]) -> io::Result<()> {
+        if findings.is_empty() {
+            self.objects.remove(&seq);
+            return Ok(());
+        }
+        let mut items = Vec::new();
+        let mut parts = Vec::with_capacity(findings.len());
+        for located in findings {
+            let (item, identity) = result_item(located)?;
+            items.extend_from_slice(&item);
+            parts.push((identity, item.len()));
+        }
+        let spooled = self.spool.append(&items)?;
+        self.objects.insert(seq, (spooled, parts));
+        Ok(())
+    }
+}
+
+impl Emit for SarifEmit<'_> {
+    fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()> {
+        self.syntax.push(finding);
+        Ok(())
+    }
+
+    fn object(
+        &mut self,
+        seq: usize,
+        _file: &str,
+        object: Option<ReviewedObject>,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        match object {
+            Some(object) => {
+                self.listed.insert(seq, object);
+            }
+            None => self.unlisted += 1,
+        }
+        self.spool_results(seq, &findings)
+    }
+
+    fn again(
+        &mut self,
+        seq: usize,
+        _object: ReviewedObject,
+        _before: Tally,
+        findings: Vec<LocatedFinding>,
+    ) -> io::Result<()> {
+        self.spool_results(seq, &findings)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(&mut self, files: usize) -> io::Result<()> {
+        let listed = Report {
+            files,
+            objects: std::mem::take(&mut self.listed).into_values().collect(),
+            unlisted: self.unlisted,
+            ..Report::default()
+        };
+        if self.syntax.is_empty() && self.objects.is_empty() {
+            write_log(self.out, &listed, &[])?;
+            return self.out.flush();
+        }
+        // The log's head (its notifications on the StatefulSets not judged, known now), then
+        // the results in input order, numbered as they go, then the rest of the log.
+        let mut log = Vec::new();
+        write_log(&mut log, &listed, b"\x00")?;
+        // A raw NUL is nowhere else in JSON text: it marks where the items go.
+        let at = log
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| io::Error::other("the SARIF log has no results array"))?;
+        self.out.write_all(&log[..at])?;
+        let mut occurrences = Occurrences::default();
+        let mut first = true;
+        for located in &self.syntax {
+            let (item, identity) = result_item(located)?;
+            let parts = [(identity, item.len())];
+            self.out
+                .write_all(&occurrences.fill(&item, &parts, first))?;
+            first = false;
+        }
+        let mut spool = std::mem::take(&mut self.spool).into_reader()?;
+        for (piece, parts) in self.objects.values() {
+            let items = spool.read(*piece)?;
+            self.out.write_all(&occurrences.fill(items, parts, first))?;
+            first = false;
+        }
+        self.out.write_all(&log[at + 1..])?;
+        self.out.flush()
+    }
 }
 
 /// A location in a file, with the object as a logical location when there is one.
