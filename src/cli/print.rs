@@ -91,3 +91,47 @@ pub fn spooled<E: Display>(result: Result<Spool, E>) -> u8 {
         Err(error) => failure(&error),
     }
 }
+
+/// Stdout for output given as it goes (`validate`'s text and GitHub formats): writes are held
+/// until `flush` (or until a few MiB are), so that a batch's lines go out in one write, while
+/// the progress bar on the terminal has stepped aside, rather than whenever a buffer fills.
+pub struct HeldStdout {
+    held: Vec<u8>,
+    out: io::StdoutLock<'static>,
+}
+
+impl HeldStdout {
+    /// Held bytes past which they go out without waiting for `flush`: only a document printed
+    /// at the end (JSON, SARIF, JUnit) grows this large, when no bar is shown any more.
+    const LIMIT: usize = 4 * 1024 * 1024;
+
+    pub fn new() -> Self {
+        HeldStdout {
+            held: Vec::new(),
+            out: io::stdout().lock(),
+        }
+    }
+}
+
+impl Default for HeldStdout {
+    fn default() -> Self {
+        HeldStdout::new()
+    }
+}
+
+impl Write for HeldStdout {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.held.extend_from_slice(bytes);
+        if self.held.len() >= Self::LIMIT {
+            self.out.write_all(&self.held)?;
+            self.held.clear();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.held)?;
+        self.held.clear();
+        self.out.flush()
+    }
+}

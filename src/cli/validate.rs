@@ -91,8 +91,7 @@ pub enum ValidateError {
 
 /// Runs `stsguard validate` and returns the exit code.
 pub fn run(args: &ValidateArgs) -> u8 {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut out = print::HeldStdout::new();
     let mut emit = output::emitter(args.output, &mut out);
     let (tally, write_error) = match execute(args, &mut *emit) {
         Ok(done) => done,
