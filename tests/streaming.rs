@@ -380,7 +380,8 @@ fn documents_assembled_at_the_end_are_those_of_the_whole_input() {
     let file = dir.path().join("mixed.yaml");
     // Two StatefulSets of one name with the same finding (SARIF numbers them 1 and 2): the
     // first waits for a Service that comes last, the second does not and is given first.
-    let no_service = broken_statefulset("dup").replace("serviceName: cassandra", "serviceName: \"\"");
+    let no_service =
+        broken_statefulset("dup").replace("serviceName: cassandra", "serviceName: \"\"");
     let text = format!(
         "{}---\n{no_service}---\nkey: [unclosed\n{}---\n{BAD_SERVICE}---\n{}",
         broken_statefulset("dup"),
