@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Spool, Spooled};
+use super::{Listed, Spool, Spooled};
 use crate::cli::report::{Emit, LocatedFinding, ObjectRef, Report, ReviewedObject, Tally};
 
 /// A StatefulSet the engine did not judge.
@@ -128,9 +128,7 @@ pub struct JsonEmit<'w> {
     /// Where each StatefulSet's findings are in the spool (items with their separator
     /// written as for a later item), by place in the input.
     objects: BTreeMap<usize, Spooled>,
-    /// The StatefulSets listed (those not judged), by place in the input.
-    listed: BTreeMap<usize, ReviewedObject>,
-    unlisted: usize,
+    listed: Listed,
     tally: Tally,
 }
 
@@ -141,8 +139,7 @@ impl<'w> JsonEmit<'w> {
             spool: Spool::default(),
             syntax: Vec::new(),
             objects: BTreeMap::new(),
-            listed: BTreeMap::new(),
-            unlisted: 0,
+            listed: Listed::default(),
             tally: Tally::default(),
         }
     }
@@ -177,12 +174,7 @@ impl Emit for JsonEmit<'_> {
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
         self.tally.add(&findings);
-        match object {
-            Some(object) => {
-                self.listed.insert(seq, object);
-            }
-            None => self.unlisted += 1,
-        }
+        self.listed.add(seq, object);
         self.spool_findings(seq, &findings)
     }
 
@@ -203,12 +195,7 @@ impl Emit for JsonEmit<'_> {
     }
 
     fn finish(&mut self, files: usize) -> io::Result<()> {
-        let listed = Report {
-            files,
-            objects: std::mem::take(&mut self.listed).into_values().collect(),
-            unlisted: self.unlisted,
-            ..Report::default()
-        };
+        let listed = self.listed.take_report(files);
         write_head(self.out)?;
         let mut written = 0;
         for located in &self.syntax {

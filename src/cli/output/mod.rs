@@ -10,6 +10,7 @@ mod sarif;
 mod text;
 mod wording;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -74,7 +75,7 @@ struct Printer<'w> {
     out: &'w mut dyn Write,
     lines: Lines,
     /// The StatefulSets not judged (for the notes) and how many were judged.
-    listed: Report,
+    listed: Listed,
     tally: Tally,
 }
 
@@ -83,7 +84,7 @@ impl<'w> Printer<'w> {
         Printer {
             out,
             lines,
-            listed: Report::default(),
+            listed: Listed::default(),
             tally: Tally::default(),
         }
     }
@@ -106,16 +107,13 @@ impl Emit for Printer<'_> {
 
     fn object(
         &mut self,
-        _seq: usize,
+        seq: usize,
         _file: &str,
         object: Option<ReviewedObject>,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
         self.tally.add(&findings);
-        match object {
-            Some(object) if object.not_judged.is_some() => self.listed.objects.push(object),
-            _ => self.listed.unlisted += 1,
-        }
+        self.listed.add(seq, object);
         findings.iter().try_for_each(|f| self.finding(f))
     }
 
@@ -142,12 +140,41 @@ impl Emit for Printer<'_> {
     }
 
     fn finish(&mut self, files: usize) -> io::Result<()> {
-        self.listed.files = files;
+        let listed = self.listed.take_report(files);
         match self.lines {
-            Lines::Text(colors) => text::write_end(self.out, &self.listed, self.tally, colors)?,
-            Lines::Github => github::write_end(self.out, &self.listed, self.tally)?,
+            Lines::Text(colors) => text::write_end(self.out, &listed, self.tally, colors)?,
+            Lines::Github => github::write_end(self.out, &listed, self.tally)?,
         }
         self.out.flush()
+    }
+}
+
+/// The StatefulSets a format lists (those not judged), by place in the input, and how many
+/// others there were: what the end of a document says of them.
+#[derive(Default)]
+struct Listed {
+    objects: BTreeMap<usize, ReviewedObject>,
+    unlisted: usize,
+}
+
+impl Listed {
+    fn add(&mut self, seq: usize, object: Option<ReviewedObject>) {
+        match object {
+            Some(object) => {
+                self.objects.insert(seq, object);
+            }
+            None => self.unlisted += 1,
+        }
+    }
+
+    /// A report of `files` with these StatefulSets, in input order (and no finding).
+    fn take_report(&mut self, files: usize) -> Report {
+        Report {
+            files,
+            objects: std::mem::take(&mut self.objects).into_values().collect(),
+            unlisted: self.unlisted,
+            ..Report::default()
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::wording::{message_with_hint, not_judged_message_with_hint};
-use super::{Spool, Spooled};
+use super::{Listed, Spool, Spooled};
 use crate::cli::input::STDIN_NAME;
 use crate::cli::report::{Emit, LocatedFinding, ObjectRef, Report, ReviewedObject, Tally};
 use crate::engine::NotJudged;
@@ -345,9 +345,7 @@ pub struct SarifEmit<'w> {
     /// Each StatefulSet's results in the spool, and the identity and length of each, by
     /// place in the input.
     objects: BTreeMap<usize, (Spooled, Vec<(u64, usize)>)>,
-    /// The StatefulSets listed (those not judged), by place in the input.
-    listed: BTreeMap<usize, ReviewedObject>,
-    unlisted: usize,
+    listed: Listed,
 }
 
 impl<'w> SarifEmit<'w> {
@@ -357,8 +355,7 @@ impl<'w> SarifEmit<'w> {
             spool: Spool::default(),
             syntax: Vec::new(),
             objects: BTreeMap::new(),
-            listed: BTreeMap::new(),
-            unlisted: 0,
+            listed: Listed::default(),
         }
     }
 
@@ -393,12 +390,7 @@ impl Emit for SarifEmit<'_> {
         object: Option<ReviewedObject>,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
-        match object {
-            Some(object) => {
-                self.listed.insert(seq, object);
-            }
-            None => self.unlisted += 1,
-        }
+        self.listed.add(seq, object);
         self.spool_results(seq, &findings)
     }
 
@@ -417,12 +409,7 @@ impl Emit for SarifEmit<'_> {
     }
 
     fn finish(&mut self, files: usize) -> io::Result<()> {
-        let listed = Report {
-            files,
-            objects: std::mem::take(&mut self.listed).into_values().collect(),
-            unlisted: self.unlisted,
-            ..Report::default()
-        };
+        let listed = self.listed.take_report(files);
         if self.syntax.is_empty() && self.objects.is_empty() {
             write_log(self.out, &listed, &[])?;
             return self.out.flush();
