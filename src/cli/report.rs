@@ -179,16 +179,16 @@ pub trait Emit {
     ) -> io::Result<()>;
     /// A StatefulSet given to [`Emit::object`] before and judged again at the end, because a
     /// later object of the input replaced one its verdict read (a second Service of the same
-    /// name). `before` is what it had then; `findings` replace them.
+    /// name). `findings` replace the ones it had.
     fn again(
         &mut self,
         seq: usize,
         object: ReviewedObject,
-        before: Tally,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()>;
     /// The end of a batch: a format that prints as it goes makes it visible now.
     fn flush(&mut self) -> io::Result<()>;
-    /// The end of the input (`files` were read): what was gathered, and the summary.
-    fn finish(&mut self, files: usize) -> io::Result<()>;
+    /// The end of the input (`files` were read, `tally` is what the run found in all, final
+    /// verdicts only): what was gathered, and the summary.
+    fn finish(&mut self, files: usize, tally: Tally) -> io::Result<()>;
 }

@@ -129,7 +129,6 @@ pub struct JsonEmit<'w> {
     /// written as for a later item), by place in the input.
     objects: BTreeMap<usize, Spooled>,
     listed: Listed,
-    tally: Tally,
 }
 
 impl<'w> JsonEmit<'w> {
@@ -140,7 +139,6 @@ impl<'w> JsonEmit<'w> {
             syntax: Vec::new(),
             objects: BTreeMap::new(),
             listed: Listed::default(),
-            tally: Tally::default(),
         }
     }
 
@@ -161,7 +159,6 @@ impl<'w> JsonEmit<'w> {
 
 impl Emit for JsonEmit<'_> {
     fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()> {
-        self.tally.add(std::slice::from_ref(&finding));
         self.syntax.push(finding);
         Ok(())
     }
@@ -173,7 +170,6 @@ impl Emit for JsonEmit<'_> {
         object: Option<ReviewedObject>,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
-        self.tally.add(&findings);
         self.listed.add(seq, object);
         self.spool_findings(seq, &findings)
     }
@@ -182,11 +178,8 @@ impl Emit for JsonEmit<'_> {
         &mut self,
         seq: usize,
         _object: ReviewedObject,
-        before: Tally,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
-        self.tally.remove(before);
-        self.tally.add(&findings);
         self.spool_findings(seq, &findings)
     }
 
@@ -194,7 +187,7 @@ impl Emit for JsonEmit<'_> {
         Ok(())
     }
 
-    fn finish(&mut self, files: usize) -> io::Result<()> {
+    fn finish(&mut self, files: usize, tally: Tally) -> io::Result<()> {
         let listed = self.listed.take_report(files);
         write_head(self.out)?;
         let mut written = 0;
@@ -210,7 +203,7 @@ impl Emit for JsonEmit<'_> {
             self.out.write_all(item)?;
             written += 1;
         }
-        write_tail(self.out, &listed, written, self.tally)?;
+        write_tail(self.out, &listed, written, tally)?;
         self.out.flush()
     }
 }

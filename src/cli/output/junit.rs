@@ -316,7 +316,6 @@ impl Emit for JunitEmit<'_> {
         &mut self,
         seq: usize,
         object: ReviewedObject,
-        _before: Tally,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
         let file = object.file.clone();
@@ -335,7 +334,7 @@ impl Emit for JunitEmit<'_> {
         Ok(())
     }
 
-    fn finish(&mut self, _files: usize) -> io::Result<()> {
+    fn finish(&mut self, _files: usize, _tally: Tally) -> io::Result<()> {
         // Suites in the order of their first StatefulSet in the input; files with only
         // syntax errors last, in the order they were read (as `junit_suites`).
         let mut order: Vec<usize> = (0..self.suites.len()).collect();

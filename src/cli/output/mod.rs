@@ -76,7 +76,6 @@ struct Printer<'w> {
     lines: Lines,
     /// The StatefulSets not judged (for the notes) and how many were judged.
     listed: Listed,
-    tally: Tally,
 }
 
 impl<'w> Printer<'w> {
@@ -85,7 +84,6 @@ impl<'w> Printer<'w> {
             out,
             lines,
             listed: Listed::default(),
-            tally: Tally::default(),
         }
     }
 
@@ -101,7 +99,6 @@ impl<'w> Printer<'w> {
 
 impl Emit for Printer<'_> {
     fn syntax(&mut self, finding: LocatedFinding) -> io::Result<()> {
-        self.tally.add(std::slice::from_ref(&finding));
         self.finding(&finding)
     }
 
@@ -112,7 +109,6 @@ impl Emit for Printer<'_> {
         object: Option<ReviewedObject>,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
-        self.tally.add(&findings);
         self.listed.add(seq, object);
         findings.iter().try_for_each(|f| self.finding(f))
     }
@@ -121,11 +117,8 @@ impl Emit for Printer<'_> {
         &mut self,
         _seq: usize,
         object: ReviewedObject,
-        before: Tally,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
-        self.tally.remove(before);
-        self.tally.add(&findings);
         match self.lines {
             Lines::Text(colors) => self
                 .out
@@ -139,11 +132,11 @@ impl Emit for Printer<'_> {
         self.out.flush()
     }
 
-    fn finish(&mut self, files: usize) -> io::Result<()> {
+    fn finish(&mut self, files: usize, tally: Tally) -> io::Result<()> {
         let listed = self.listed.take_report(files);
         match self.lines {
-            Lines::Text(colors) => text::write_end(self.out, &listed, self.tally, colors)?,
-            Lines::Github => github::write_end(self.out, &listed, self.tally)?,
+            Lines::Text(colors) => text::write_end(self.out, &listed, tally, colors)?,
+            Lines::Github => github::write_end(self.out, &listed, tally)?,
         }
         self.out.flush()
     }

@@ -398,7 +398,6 @@ impl Emit for SarifEmit<'_> {
         &mut self,
         seq: usize,
         _object: ReviewedObject,
-        _before: Tally,
         findings: Vec<LocatedFinding>,
     ) -> io::Result<()> {
         self.spool_results(seq, &findings)
@@ -408,7 +407,7 @@ impl Emit for SarifEmit<'_> {
         Ok(())
     }
 
-    fn finish(&mut self, files: usize) -> io::Result<()> {
+    fn finish(&mut self, files: usize, _tally: Tally) -> io::Result<()> {
         let listed = self.listed.take_report(files);
         if self.syntax.is_empty() && self.objects.is_empty() {
             write_log(self.out, &listed, &[])?;

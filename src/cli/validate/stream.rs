@@ -465,11 +465,11 @@ impl<'a, 'e> Run<'a, 'e> {
             for (seq, before, judged) in again {
                 self.tally.remove(before);
                 self.tally.add(&judged.findings);
-                self.emit(|emit| emit.again(seq, judged.object, before, judged.findings));
+                self.emit(|emit| emit.again(seq, judged.object, judged.findings));
             }
         }
-        let files = self.files.len();
-        self.emit(|emit| emit.finish(files));
+        let (files, tally) = (self.files.len(), self.tally);
+        self.emit(|emit| emit.finish(files, tally));
         Ok((self.tally, self.emit_error))
     }
 
