@@ -5,7 +5,7 @@
 //!
 //! What a batch gives is what [`yaml::parse_stream`] gives for the whole input at once: the
 //! same documents with the same positions and spans. A piece that is not UTF-8 is one error
-//! located at its first bad byte ([`ParsedPiece::not_utf8`]), and reading goes on: whether
+//! located at its first bad byte (`text` is then empty), and reading goes on: whether
 //! the other documents count is the caller's rule (validate: they do; mutate and plan
 //! stop at the first error of any kind).
 
@@ -38,18 +38,6 @@ pub struct ParsedPiece {
     /// Its documents, as [`yaml::parse_stream`] gives them for the whole input; for a piece
     /// that is not UTF-8, its one error.
     pub documents: Vec<Result<Document, YamlError>>,
-    /// The piece is not UTF-8: `text` is empty, `documents` the error at its first bad byte.
-    pub not_utf8: bool,
-}
-
-impl ParsedPiece {
-    /// The error of a piece that is not UTF-8.
-    pub fn utf8_error(&self) -> Option<&YamlError> {
-        match self.documents.first() {
-            Some(Err(error)) if self.not_utf8 => Some(error),
-            _ => None,
-        }
-    }
 }
 
 /// Reads one input as batches of [`ParsedPiece`]s, in input order (pieces of nothing but
@@ -183,7 +171,6 @@ fn parse(piece: Piece) -> ParsedPiece {
             text,
             first_line,
             offset,
-            not_utf8: false,
         },
         Err(e) => ParsedPiece {
             documents: input::parse_piece(Piece {
@@ -194,7 +181,6 @@ fn parse(piece: Piece) -> ParsedPiece {
             text: String::new(),
             first_line,
             offset,
-            not_utf8: true,
         },
     }
 }
@@ -236,7 +222,6 @@ mod tests {
         let mut all = Vec::new();
         for batch in reader {
             for piece in batch.unwrap() {
-                assert!(!piece.not_utf8);
                 for document in piece.documents {
                     all.push((document.unwrap(), piece.text.clone()));
                 }
@@ -308,7 +293,8 @@ mod tests {
             let mut after = 0;
             for batch in reader(&bytes, step) {
                 for piece in batch.unwrap() {
-                    match piece.utf8_error() {
+                    // The input is valid YAML but for its bad byte.
+                    match piece.documents.iter().find_map(|d| d.as_ref().err()) {
                         Some(error) => errors.push(error.clone()),
                         None if errors.is_empty() => before += 1,
                         None => after += 1,
