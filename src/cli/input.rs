@@ -108,13 +108,6 @@ pub fn read_source(path: &Path) -> Result<SourceFile, InputError> {
     Ok(parse_source(name, &bytes))
 }
 
-/// Reads one file (or stdin) and keeps its text, for commands that pass documents through.
-pub fn read_source_text(path: &Path) -> Result<(SourceFile, String), InputError> {
-    let (name, bytes) = read_bytes(path)?;
-    let source = parse_source(name, &bytes);
-    Ok((source, String::from_utf8(bytes).unwrap_or_default()))
-}
-
 fn read_bytes(path: &Path) -> Result<(String, Vec<u8>), InputError> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
@@ -179,38 +172,6 @@ pub fn not_utf8(before: &str, first_line: usize) -> YamlError {
         line,
         column,
         message: "the document is not UTF-8 text".into(),
-    }
-}
-
-/// Whether a file is UTF-8 text, read in pieces (the file is not held).
-pub fn is_utf8_file(path: &Path) -> Result<bool, InputError> {
-    let read_error = |source| InputError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(read_error)?;
-    let mut buf = vec![0; 256 * 1024];
-    // Bytes of a character cut by the end of the last read, moved to the front.
-    let mut carry = 0;
-    loop {
-        let n = match file.read(&mut buf[carry..]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(e)),
-        };
-        if n == 0 {
-            return Ok(carry == 0);
-        }
-        let len = carry + n;
-        match std::str::from_utf8(&buf[..len]) {
-            Ok(_) => carry = 0,
-            Err(e) if e.error_len().is_some() => return Ok(false),
-            Err(e) => {
-                let valid = e.valid_up_to();
-                buf.copy_within(valid..len, 0);
-                carry = len - valid;
-            }
-        }
     }
 }
 
