@@ -103,23 +103,9 @@ impl Report {
         self.objects.len() + self.unlisted
     }
 
-    pub fn count(&self, severity: Severity) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.finding.severity == severity)
-            .count()
-    }
-
     /// The errors and warnings of the report.
     pub fn tally(&self) -> Tally {
         Tally::of(&self.findings)
-    }
-
-    /// Whether any finding is at or above `threshold`.
-    pub fn has_findings_at(&self, threshold: Severity) -> bool {
-        self.findings
-            .iter()
-            .any(|f| f.finding.severity >= threshold)
     }
 }
 
